@@ -1,0 +1,79 @@
+"""Observation models p(x|z): what the decoder's output means.
+
+Each model offers ``log_prob(x, out)`` (summed over features, one value per
+row), ``mean(out)``, ``sample(out, generator)`` and ``initialize(x_mean, x_var)``,
+which sets the model's own parameters from data statistics and returns the
+decoder bias that makes the untrained model predict the data mean.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class GaussianLikelihood(nn.Module):
+    """x ~ N(decoder(z), diag(variance)), one learned variance per feature.
+
+    ``variance = min_variance + exp(log_variance)``: the floor keeps a constant
+    feature from sending the density to infinity.
+    """
+
+    def __init__(self, n_features, min_variance):
+        super().__init__()
+        self.min_variance = min_variance
+        self.log_variance = nn.Parameter(torch.zeros(n_features))
+
+    def variance(self):
+        return self.min_variance + torch.exp(self.log_variance)
+
+    def log_prob(self, x, out):
+        variance = self.variance()
+        return -0.5 * (_LOG_2PI + torch.log(variance) + (x - out) ** 2 / variance).sum(
+            -1
+        )
+
+    def mean(self, out):
+        return out
+
+    def sample(self, out, generator):
+        noise = torch.randn(
+            out.shape, generator=generator, device=generator.device, dtype=out.dtype
+        )
+        return out + torch.sqrt(self.variance()) * noise
+
+    @torch.no_grad()
+    def initialize(self, x_mean, x_var):
+        # Start from the independent-Gaussian fit of the data, so that unscaled
+        # features do not begin with a variance that is orders of magnitude off.
+        excess = torch.clamp(x_var - self.min_variance, min=self.min_variance)
+        self.log_variance.copy_(torch.log(excess))
+        return x_mean
+
+
+class BernoulliLikelihood(nn.Module):
+    """x ~ Bernoulli(sigmoid(decoder(z))) per feature; grey levels in [0, 1] too."""
+
+    def log_prob(self, x, out):
+        return -F.binary_cross_entropy_with_logits(
+            out, x.expand_as(out), reduction="none"
+        ).sum(-1)
+
+    def mean(self, out):
+        return torch.sigmoid(out)
+
+    def sample(self, out, generator):
+        return torch.bernoulli(torch.sigmoid(out), generator=generator)
+
+    @torch.no_grad()
+    def initialize(self, x_mean, x_var):
+        return torch.logit(x_mean.clamp(1e-3, 1 - 1e-3))
+
+
+def make_likelihood(name, n_features, min_variance):
+    if name == "gaussian":
+        return GaussianLikelihood(n_features, min_variance)
+    return BernoulliLikelihood()

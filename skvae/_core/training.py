@@ -1,0 +1,140 @@
+"""The minibatch loop: batching, the optimizer, the KL warm-up, early stopping.
+
+Training data is anything that supports ``len(data)`` and ``data[index]`` with
+a CPU LongTensor or a slice, returning a float tensor on the model's device: a
+tensor held in memory (the fast path), or a row source that densifies one batch
+at a time.
+"""
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .objectives import elbo, training_loss
+
+
+@dataclass
+class History:
+    """What one call of :func:`train` did."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    n_epochs: int = 0
+    n_steps: int = 0
+    stopped_early: bool = False
+
+
+def beta_at(step, beta, warmup_steps):
+    """KL weight at optimizer step ``step``: linear from 0 to ``beta``."""
+    if step >= warmup_steps:
+        return beta
+    return beta * (step + 1) / warmup_steps
+
+
+def train(
+    model,
+    optimizer,
+    data,
+    *,
+    batch_size,
+    max_epochs,
+    beta,
+    warmup_steps,
+    start_step,
+    tol,
+    n_iter_no_change,
+    permutation_generator,
+    noise_generator,
+    validation_data=None,
+    validation_noise=None,
+    verbose=False,
+):
+    """Train ``model`` for up to ``max_epochs`` epochs over ``data``.
+
+    Stopping follows scikit-learn's MLP: training stops when the monitored value
+    (validation objective if ``validation_data`` is given, else the training
+    loss) has not improved by ``tol`` for ``n_iter_no_change`` epochs. Epochs
+    inside the KL warm-up never count, since their objective is not the final
+    one. With validation data, the best weights are restored at the end.
+    """
+    history = History(n_steps=start_step)
+    best = math.inf  # of the loss, or of minus the validation score
+    best_state = None
+    no_improvement = 0
+    for epoch in range(max_epochs):
+        model.train()
+        loss = _run_epoch(
+            model, optimizer, data, batch_size, beta, warmup_steps,
+            permutation_generator, noise_generator, history,
+        )  # fmt: skip
+        if not math.isfinite(loss):
+            raise ValueError(
+                f"Training diverged: the loss is {loss} at epoch {epoch + 1}. "
+                "Scale the features (for example with StandardScaler) or lower "
+                "learning_rate."
+            )
+        history.loss_curve.append(loss)
+        history.n_epochs += 1
+        monitored = loss
+        if validation_data is not None:
+            model.eval()
+            score = (
+                evaluate(
+                    lambda x: elbo(model, x, validation_noise, beta), validation_data
+                )
+                .mean()
+                .item()
+            )
+            history.validation_scores.append(score)
+            monitored = -score
+        if verbose:
+            message = f"Epoch {epoch + 1}, loss = {loss:.6f}"
+            if validation_data is not None:
+                message += f", validation score = {-monitored:.6f}"
+            print(message)
+        if history.n_steps < warmup_steps:
+            continue
+        no_improvement = no_improvement + 1 if monitored > best - tol else 0
+        if monitored < best:
+            best = monitored
+            if validation_data is not None:
+                best_state = copy.deepcopy(model.state_dict())
+        if no_improvement > n_iter_no_change:
+            history.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def _run_epoch(
+    model, optimizer, data, batch_size, beta, warmup_steps,
+    permutation_generator, noise_generator, history,
+):  # fmt: skip
+    n_samples = len(data)
+    order = torch.randperm(n_samples, generator=permutation_generator)
+    total = torch.zeros((), device=noise_generator.device)
+    for start in range(0, n_samples, batch_size):
+        x = data[order[start : start + batch_size]]
+        loss, _, _ = training_loss(
+            model, x, beta_at(history.n_steps, beta, warmup_steps), noise_generator
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history.n_steps += 1
+        total += loss.detach() * x.shape[0]
+    return total.item() / n_samples
+
+
+@torch.no_grad()
+def evaluate(function, data, batch_size=1024):
+    """Apply ``function`` to ``data`` in batches; the result is on the CPU."""
+    return torch.cat(
+        [
+            function(data[start : start + batch_size]).cpu()
+            for start in range(0, len(data), batch_size)
+        ]
+    )

@@ -1,0 +1,232 @@
+"""GaussianVAE: a variational autoencoder with a Gaussian latent space."""
+
+from numbers import Integral, Real
+
+from ._base import BaseVAE
+from ._core.latents import GaussianLatent
+from ._sklearn_compat import Interval
+
+
+class GaussianVAE(BaseVAE):
+    """Variational autoencoder with a Gaussian latent space.
+
+    The model draws a code z from N(0, I) in ``n_components`` dimensions and
+    decodes it into the distribution p(x|z) chosen by ``likelihood``. An
+    encoder learns the approximate posterior q(z|x) = N(z_mean, diag(exp(z_logvar))).
+    Both are multilayer perceptrons trained together by maximising the evidence
+    lower bound (ELBO) with Adam, using the reparameterization trick and the
+    KL divergence in closed form.
+
+    Use it as you would :class:`~sklearn.decomposition.PCA`: ``transform``
+    gives codes (features), ``inverse_transform`` decodes them, ``sample``
+    generates new rows and ``score`` is a log-likelihood, so that
+    :class:`~sklearn.model_selection.GridSearchCV` can choose the latent size.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space.
+
+    hidden_layer_sizes : array-like of int, default=(256, 128)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+        An empty tuple gives linear maps (a probabilistic PCA-like model).
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation between hidden layers, as in
+        :class:`~sklearn.neural_network.MLPClassifier`.
+
+    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+        The observation model p(x|z). ``'gaussian'``: the decoder gives the
+        mean, and each feature has a learned variance of at least
+        ``min_variance``; suits real-valued, standardized data. ``'bernoulli'``:
+        the decoder gives logits; X must lie in [0, 1] (binary data or grey
+        levels, such as pixel intensities scaled by
+        :class:`~sklearn.preprocessing.MinMaxScaler`).
+
+    min_variance : float, default=1e-6
+        Floor of each feature's variance under ``likelihood='gaussian'``, so
+        that a constant feature cannot send the density to infinity. In the
+        units of X squared. Ignored by ``likelihood='bernoulli'``.
+
+    beta : float, default=1.0
+        Weight of the KL term, as in the beta-VAE. 1 trains the ELBO; larger
+        values favour a more regular latent space over reconstruction.
+
+    kl_warmup_steps : int, default=0
+        Number of optimizer steps over which the KL weight grows linearly from
+        0 to ``beta``, which helps against unused latent dimensions (posterior
+        collapse). ``fit`` caps the warm-up at half of the steps it trains, so
+        that the model it returns is trained at ``beta``; ``partial_fit``
+        counts the steps over all its calls. Early stopping does not count
+        epochs inside the warm-up.
+
+    n_importance_samples : int, default=100
+        Number of draws from q(z|x) behind ``score_samples``: 1 gives the
+        ELBO, more give the importance-weighted bound, which is tighter.
+
+    batch_size : int or 'auto', default='auto'
+        Rows per optimizer step; ``'auto'`` is ``min(200, n_samples)``.
+
+    learning_rate : float, default=1e-3
+        Adam's step size.
+
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the data) of ``fit``.
+
+    tol : float, default=1e-4
+        Improvement, in nats per sample, that counts as progress for stopping.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the data and stop when
+        its objective stops improving, then restore the best weights.
+        Otherwise training stops when the training loss stops improving.
+
+    validation_fraction : float, default=0.1
+        Fraction of the data held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without an improvement of at least ``tol`` after
+        which training stops.
+
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the previous solution.
+
+    device : str, default='auto'
+        Where torch computes: ``'auto'`` (CUDA, then MPS, else the CPU),
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'mps'``.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the batches, the training noise, the validation
+        split and the draws of ``score_samples``. An int gives the same fitted
+        model, bit for bit, on the same CPU.
+
+    verbose : int, default=0
+        Whether to print the loss after each epoch.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained model; ``module_.encoder`` and ``module_.decoder`` are the
+        networks, ``module_.likelihood`` holds the learned variances.
+
+    device_ : torch.device
+        The device the model lives on (``device`` resolved).
+
+    n_iter_ : int
+        Number of epochs trained, over all calls.
+
+    n_steps_ : int
+        Number of optimizer steps taken, over all calls.
+
+    loss_curve_ : list of float
+        Training loss (negative beta-ELBO, nats per sample) after each epoch.
+
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the validation objective (beta-ELBO, nats per
+        sample) after each epoch of the last ``fit``; otherwise None.
+
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``, whose weights were kept.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``. Defined only when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    BernoulliVAE : Variational autoencoder with binary latent codes.
+    AutoencoderGMM : Deterministic autoencoder with a Gaussian mixture on its codes.
+    sklearn.decomposition.PCA : The linear model this generalizes.
+    sklearn.decomposition.FactorAnalysis : Linear-Gaussian latent model.
+
+    Notes
+    -----
+    Training runs in float32. ``transform``, ``inverse_transform`` and
+    ``score_samples`` compute in the dtype of their input: float64 input is
+    computed with float64 copies of the weights, so that each row's result is
+    the same whatever the other rows in the call.
+
+    ``score_samples`` is a lower bound on log p(x) whose gap shrinks as
+    ``n_importance_samples`` grows (Burda et al., 2016).
+
+    References
+    ----------
+    Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes. ICLR.
+
+    Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance Weighted
+    Autoencoders. ICLR.
+
+    Higgins, I. et al. (2017). beta-VAE: Learning Basic Visual Concepts with a
+    Constrained Variational Framework. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import MinMaxScaler
+    >>> from skvae import GaussianVAE
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = GaussianVAE(n_components=4, hidden_layer_sizes=(32,),
+    ...                   likelihood="bernoulli", max_iter=5,
+    ...                   random_state=0)
+    >>> model = make_pipeline(MinMaxScaler(), vae).fit(X)
+    >>> model.transform(X[:3]).shape
+    (3, 4)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        likelihood="gaussian",
+        min_variance=1e-6,
+        beta=1.0,
+        kl_warmup_steps=0,
+        n_importance_samples=100,
+        batch_size="auto",
+        learning_rate=1e-3,
+        max_iter=100,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            min_variance=min_variance,
+            n_importance_samples=n_importance_samples,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.beta = beta
+        self.kl_warmup_steps = kl_warmup_steps
+
+    def _make_latent(self):
+        return GaussianLatent(self.n_components)
