@@ -46,9 +46,13 @@ def expected_failed_checks(estimator):
     return {}
 
 
-@parametrize_with_checks(
-    [GaussianVAE(**FAST), GaussianVAE(likelihood="bernoulli", **FAST)],
-    expected_failed_checks=expected_failed_checks,
-)
+# Every public configuration: each estimator with each likelihood.
+ESTIMATORS = [
+    GaussianVAE(**FAST),
+    GaussianVAE(likelihood="bernoulli", **FAST),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
