@@ -27,6 +27,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._core.likelihoods import make_likelihood
 from ._core.networks import ACTIVATIONS, VAE
+from ._core.noise import row_uniforms
 from ._core.objectives import log_likelihood
 from ._core.training import evaluate, train
 from ._data import Rows, training_rows
@@ -239,7 +240,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             permutation_generator=torch.Generator().manual_seed(int(permutation_seed)),
             noise_generator=torch.Generator(device=device).manual_seed(int(noise_seed)),
             validation_data=training_rows(X_val, device) if validation else None,
-            validation_noise=self._score_noise(module, 1, torch.float32, device),
+            validation_noise=lambda x: self._score_noise(module, x, 1),
             verbose=bool(self.verbose),
         )
 
@@ -375,9 +376,11 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         With ``n_importance_samples=1`` it is the evidence lower bound (ELBO);
         with more, the importance-weighted bound, which is tighter and
-        approaches log p(x) as the number grows. The random draws are made once
-        per call from a seed fixed at fit time and shared by every row, so one
-        row's score does not depend on the other rows.
+        approaches log p(x) as the number grows. A row's random draws are a
+        function of its values and of a seed fixed at fit time, so its score
+        does not depend on the other rows in the call, and the draws of
+        different rows are independent, so the error of ``score`` averages out
+        over rows.
 
         Parameters
         ----------
@@ -391,13 +394,13 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         X = self._validate_fitted(X)
         self._check_domain(X)
-        noise = self._score_noise(
-            self.module_, self.n_importance_samples, self._compute_dtype(X.dtype),
-            self.device_,
-        )  # fmt: skip
-        batch_size = max(1, _SCORE_CHUNK // self.n_importance_samples)
+        n_draws = self.n_importance_samples
         return self._map_rows(
-            X, lambda module, x: self._log_likelihood(module, x, noise), batch_size
+            X,
+            lambda module, x: self._log_likelihood(
+                module, x, self._score_noise(module, x, n_draws)
+            ),
+            batch_size=max(1, _SCORE_CHUNK // n_draws),
         )
 
     def score(self, X, y=None):
@@ -492,10 +495,12 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         out = evaluate(lambda x: function(module, x), rows, batch_size)
         return out.numpy().astype(X.dtype, copy=False)
 
-    def _score_noise(self, module, n_draws, dtype, device):
-        """The draws shared by every row in a score: fixed per fitted model."""
-        generator = torch.Generator().manual_seed(self._eval_seed)
-        return module.latent.noise(n_draws, generator, dtype).to(device)
+    def _score_noise(self, module, x, n_draws):
+        """Draws for scoring the rows ``x``: a function of each row and of the
+        seed fixed at fit time, so a row's score ignores the other rows."""
+        u = row_uniforms(x, self._eval_seed, n_draws, module.latent.n_components)
+        noise = module.latent.noise_from_uniform(u)
+        return noise.to(device=x.device, dtype=x.dtype)
 
     # --- scikit-learn plumbing -----------------------------------------------------
 

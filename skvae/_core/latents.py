@@ -2,15 +2,17 @@
 
 A family turns the encoder's output into a posterior, and knows how to draw from
 it as a function of *noise* drawn separately. Keeping the noise separate lets
-the caller draw it once and share it between rows (common random numbers), so
-that a row's score never depends on the other rows of the call.
+the caller make a row's draws from that row alone, so that a row's score never
+depends on the other rows of the call.
 
 Every family offers::
 
     n_encoder_outputs              width of the encoder's last layer
     posterior(h)                   encoder output -> posterior parameters (a tuple)
     mean(posterior)                what ``transform`` returns
-    noise(n, generator, dtype)     (n, n_components) base noise
+    noise(n, generator, dtype)     (n, n_components) base noise, for training
+    noise_from_uniform(u)          the same base noise made from uniforms in (0, 1),
+                                   for scoring (see ``noise.row_uniforms``)
     sample(posterior, noise)       z; noise may carry leading sample dimensions
     training_sample(posterior, generator)
                                    z for one training step, and the extra state a
@@ -55,6 +57,9 @@ class GaussianLatent(nn.Module):
             device=generator.device,
             dtype=dtype,
         )
+
+    def noise_from_uniform(self, u):
+        return torch.special.ndtri(u)
 
     def sample(self, posterior, noise):
         z_mean, z_logvar = posterior

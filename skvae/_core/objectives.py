@@ -29,7 +29,7 @@ def training_loss(model, x, beta, generator):
 def elbo(model, x, noise, beta=1.0):
     """The evidence lower bound per row, with the KL term in closed form.
 
-    ``noise`` has shape (1, n_components) and is shared by every row.
+    ``noise`` has shape (1, rows, n_components).
     """
     posterior = model.encode(x)
     z = model.latent.sample(posterior, noise[0])
@@ -42,10 +42,10 @@ def importance_weighted_log_likelihood(model, x, noise):
 
     With K = ``noise.shape[0]`` draws z_k from q(z|x),
     log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x); the bound tightens
-    as K grows. The same noise is used for every row.
+    as K grows. ``noise`` has shape (K, rows, n_components).
     """
     posterior = model.encode(x)
-    z = model.latent.sample(posterior, noise[:, None, :])  # (K, rows, n_components)
+    z = model.latent.sample(posterior, noise)  # (K, rows, n_components)
     log_weights = (
         model.likelihood.log_prob(x, model.decode(z))
         + model.latent.log_prior(z)

@@ -48,7 +48,7 @@ def train(
     permutation_generator,
     noise_generator,
     validation_data=None,
-    validation_noise=None,
+    validation_noise=None,  # a function: rows -> their noise, as in elbo()
     verbose=False,
 ):
     """Train ``model`` for up to ``max_epochs`` epochs over ``data``.
@@ -82,7 +82,7 @@ def train(
             model.eval()
             score = (
                 evaluate(
-                    lambda x: elbo(model, x, validation_noise, beta), validation_data
+                    lambda x: elbo(model, x, validation_noise(x), beta), validation_data
                 )
                 .mean()
                 .item()
