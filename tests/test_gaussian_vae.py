@@ -1,0 +1,302 @@
+"""GaussianVAE: the mathematics against closed forms, and training behaviour."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from torch.distributions import Normal, kl_divergence
+
+from skvae import GaussianVAE
+from skvae._core.latents import GaussianLatent
+from skvae._core.objectives import elbo, importance_weighted_log_likelihood
+from skvae._core.training import beta_at, train
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=3, device="cpu", random_state=0)
+
+
+def test_kl_matches_torch_distributions():
+    latent = GaussianLatent(3)
+    generator = torch.Generator().manual_seed(0)
+    z_mean = torch.randn(5, 3, generator=generator)
+    z_logvar = torch.randn(5, 3, generator=generator)
+    expected = kl_divergence(
+        Normal(z_mean, torch.exp(0.5 * z_logvar)), Normal(0.0, 1.0)
+    ).sum(-1)
+    torch.testing.assert_close(latent.kl((z_mean, z_logvar)), expected)
+
+
+def test_log_densities_match_torch_distributions():
+    latent = GaussianLatent(2)
+    posterior = (torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.7]]))
+    z = torch.tensor([[0.1, 0.3]])
+    q = Normal(posterior[0], torch.exp(0.5 * posterior[1]))
+    torch.testing.assert_close(
+        latent.log_posterior(z, posterior), q.log_prob(z).sum(-1)
+    )
+    torch.testing.assert_close(
+        latent.log_prior(z), Normal(0.0, 1.0).log_prob(z).sum(-1)
+    )
+
+
+def test_score_approaches_true_log_likelihood_on_linear_gaussian_data(
+    make_linear_gaussian,
+):
+    # A linear VAE can represent data from x = W z + mu + noise exactly, so its
+    # importance-weighted score should reach the true log-likelihood, as PCA's
+    # probabilistic score does.
+    X, mean, covariance = make_linear_gaussian(3000)
+    X_train, X_test = X[:2000], X[2000:]
+    true = multivariate_normal(mean, covariance).logpdf(X_test).mean()
+    vae = GaussianVAE(
+        2,
+        hidden_layer_sizes=(),
+        learning_rate=1e-2,
+        max_iter=100,
+        n_importance_samples=500,
+        random_state=0,
+    ).fit(X_train)
+    score = vae.score(X_test)
+    assert abs(score - true) < 0.1
+    assert abs(score - PCA(2).fit(X_train).score(X_test)) < 0.1
+    # The ELBO is a looser bound than the importance-weighted one.
+    assert vae.set_params(n_importance_samples=1).score(X_test) < score
+
+
+def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
+    X, _ = binary_digits
+    vae = GaussianVAE(
+        4, likelihood="bernoulli", hidden_layer_sizes=(32,), max_iter=20,
+        random_state=0,
+    ).fit(X)  # fmt: skip
+    model = vae.module_.eval()
+    x = torch.as_tensor(X[:100], dtype=torch.float32)
+    generator = torch.Generator().manual_seed(1)
+
+    def mean_bound(n_draws, repeats=20):
+        values = []
+        with torch.no_grad():
+            for _ in range(repeats):
+                noise = torch.randn(n_draws, *x.shape[:1], 4, generator=generator)
+                if n_draws == 1:
+                    values.append(elbo(model, x, noise).mean())
+                else:
+                    values.append(
+                        importance_weighted_log_likelihood(model, x, noise).mean()
+                    )
+        return torch.stack(values).mean().item()
+
+    bounds = [mean_bound(k) for k in (1, 5, 50, 200)]
+    assert bounds == sorted(bounds)
+    assert bounds[-1] - bounds[0] > 0.03
+
+
+def test_fitted_attributes(digits):
+    X, _ = digits
+    vae = GaussianVAE(3, **FAST)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        vae.fit(X[:100])
+    assert vae.n_iter_ == 3
+    assert len(vae.loss_curve_) == 3
+    assert vae.n_steps_ == 3  # batch_size='auto' is 200 > 100 rows
+    assert vae.validation_scores_ is None
+    assert vae.n_features_in_ == 64
+    assert vae.device_ == torch.device("cpu")
+    assert vae.transform(X[:5]).shape == (5, 3)
+    assert vae.inverse_transform(np.zeros((2, 3))).shape == (2, 64)
+
+
+def test_training_reduces_the_loss(digits):
+    X, _ = digits
+    vae = GaussianVAE(4, hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+    vae.fit(X[:500])
+    assert vae.loss_curve_[-1] < vae.loss_curve_[0] - 10
+
+
+def test_same_random_state_gives_the_same_model_bit_for_bit(digits):
+    X, _ = digits
+    first = GaussianVAE(2, **FAST).fit(X[:200])
+    second = GaussianVAE(2, **FAST).fit(X[:200])
+    for a, b in zip(
+        first.module_.state_dict().values(),
+        second.module_.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    assert np.array_equal(first.score_samples(X[:50]), second.score_samples(X[:50]))
+    assert np.array_equal(first.sample(5), second.sample(5))
+    other = GaussianVAE(2, **{**FAST, "random_state": 1}).fit(X[:200])
+    assert not np.array_equal(first.transform(X[:5]), other.transform(X[:5]))
+
+
+def test_global_torch_random_state_is_left_alone(digits):
+    X, _ = digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    GaussianVAE(2, **FAST).fit(X[:50])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_row_scores_the_same_whatever_else_is_in_the_call(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, n_importance_samples=7, **FAST).fit(X[:100])
+    alone = vae.score_samples(X[3:4])
+    in_batch = vae.score_samples(X[:10])[3]
+    shuffled = vae.score_samples(X[[5, 3, 1]])[1]
+    assert alone[0] == in_batch == shuffled
+    assert vae.score(X[:10]) == pytest.approx(np.mean(vae.score_samples(X[:10])))
+    assert isinstance(vae.score(X[:10]), float)
+
+
+def test_beta_weights_the_kl_term(digits):
+    X, _ = digits
+    kls = []
+    for beta in (0.1, 4.0):
+        vae = GaussianVAE(2, beta=beta, hidden_layer_sizes=(32,), max_iter=20,
+                          random_state=0).fit(X[:300])  # fmt: skip
+        with torch.no_grad():
+            posterior = vae.module_.encode(
+                torch.as_tensor(X[:300], dtype=torch.float32)
+            )
+            kls.append(vae.module_.latent.kl(posterior).mean().item())
+    assert kls[1] < kls[0]
+
+
+def test_kl_warmup_schedule():
+    assert beta_at(0, 2.0, 4) == pytest.approx(0.5)
+    assert beta_at(3, 2.0, 4) == pytest.approx(2.0)
+    assert beta_at(10, 2.0, 4) == 2.0
+    assert beta_at(0, 2.0, 0) == 2.0
+
+
+def test_kl_warmup_never_outlasts_fit(digits, monkeypatch):
+    # fit trains 5 epochs of 1 step; a warm-up of 1000 steps is cut to half of
+    # that, so that the last epochs train at the full beta.
+    import skvae._core.training as training
+
+    seen = []
+    original = training.beta_at
+
+    def recording_beta_at(step, beta, warmup_steps):
+        value = original(step, beta, warmup_steps)
+        seen.append(value)
+        return value
+
+    monkeypatch.setattr(training, "beta_at", recording_beta_at)
+    X, _ = digits
+    GaussianVAE(2, kl_warmup_steps=1000, **{**FAST, "max_iter": 5}).fit(X[:100])
+    assert seen[0] < 1.0
+    assert seen[-2:] == [1.0, 1.0]
+
+
+def test_early_stopping_keeps_the_best_validation_weights(digits):
+    X, _ = digits
+    vae = GaussianVAE(
+        2, hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=2,
+        learning_rate=0.05, max_iter=50, random_state=0,
+    ).fit(X[:300])  # fmt: skip
+    assert len(vae.validation_scores_) == vae.n_iter_
+    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    assert vae.n_iter_ < 50
+    assert vae.validation_scores_[-1] < vae.best_validation_score_
+
+
+def test_training_loop_restores_the_best_validation_weights(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    vae.fit(X[:50])
+    model = vae.module_
+    x_train = torch.as_tensor(X[:200], dtype=torch.float32)
+    x_val = torch.as_tensor(X[200:260], dtype=torch.float32)
+    noise = torch.randn(1, 60, 2, generator=torch.Generator().manual_seed(0))
+    history = train(
+        model, torch.optim.Adam(model.parameters(), lr=0.05), x_train,
+        batch_size=20, max_epochs=40, beta=1.0, warmup_steps=0, start_step=0,
+        tol=0.0, n_iter_no_change=3,
+        permutation_generator=torch.Generator().manual_seed(0),
+        noise_generator=torch.Generator().manual_seed(1),
+        validation_data=x_val, validation_noise=lambda x: noise,
+    )  # fmt: skip
+    assert history.stopped_early
+    with torch.no_grad():
+        restored = elbo(model.eval(), x_val, noise).mean().item()
+    assert restored == pytest.approx(max(history.validation_scores), abs=1e-4)
+    assert history.validation_scores[-1] < restored
+
+
+def test_stops_when_the_training_loss_stops_improving(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, hidden_layer_sizes=(8,), tol=1e6, n_iter_no_change=2,
+                      max_iter=50, random_state=0).fit(X[:100])  # fmt: skip
+    # With an unreachable tol no epoch counts as progress: 1 + n_iter_no_change + 1.
+    assert vae.n_iter_ == 4
+
+
+def test_early_stopping_needs_rows_to_train_on():
+    vae = GaussianVAE(early_stopping=True, validation_fraction=0.9)
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        vae.fit(np.ones((1, 3)))
+
+
+def test_partial_fit_runs_one_epoch_per_call(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, hidden_layer_sizes=(16,), batch_size=50, random_state=0)
+    vae.partial_fit(X[:100])
+    assert (vae.n_iter_, vae.n_steps_) == (1, 2)
+    vae.partial_fit(X[100:250])
+    assert (vae.n_iter_, vae.n_steps_) == (2, 5)
+    assert len(vae.loss_curve_) == 2
+    with pytest.raises(ValueError, match="features"):
+        vae.partial_fit(X[:10, :5])
+
+
+def test_warm_start_continues_training(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, warm_start=True, **FAST).fit(X[:100])
+    weights = vae.module_.decoder[0].weight.detach().clone()
+    vae.fit(X[:100])
+    assert vae.n_iter_ == 6
+    assert len(vae.loss_curve_) == 6
+    assert not torch.equal(weights, vae.module_.decoder[0].weight)
+    vae.set_params(n_components=3)
+    with pytest.raises(ValueError, match="different architecture"):
+        vae.fit(X[:100])
+    assert vae.n_components == 3 and vae.transform(X[:2]).shape == (2, 2)
+
+
+def test_cold_fit_starts_over(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, **FAST).fit(X[:100])
+    vae.fit(X[:100, :10])
+    assert vae.n_iter_ == 3 and vae.n_features_in_ == 10
+
+
+def test_sample(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, **FAST).fit(X[:100])
+    samples = vae.sample(7)
+    assert samples.shape == (7, 64) and samples.dtype == np.float64
+    assert np.array_equal(vae.sample(3, random_state=4), vae.sample(3, random_state=4))
+    assert not np.array_equal(
+        vae.sample(3, random_state=4), vae.sample(3, random_state=5)
+    )
+    # Without observation noise, samples are decoder means of prior draws.
+    means = vae.sample(3, random_state=4, noise=False)
+    assert means.shape == (3, 64)
+    assert not np.allclose(means, vae.sample(3, random_state=4))
+    with pytest.raises(ValueError, match="positive integer"):
+        vae.sample(0)
+
+
+def test_gaussian_likelihood_variance_floor():
+    # A constant feature: its variance sinks to the floor, not to zero, and the
+    # density stays finite.
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=200), np.full(200, 3.0)])
+    vae = GaussianVAE(1, hidden_layer_sizes=(8,), min_variance=1e-3, max_iter=20,
+                      learning_rate=0.05, random_state=0).fit(X)  # fmt: skip
+    variance = vae.module_.likelihood.variance().detach().numpy()
+    assert variance[1] >= 1e-3
+    assert np.isfinite(vae.score(X))
