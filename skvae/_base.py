@@ -202,9 +202,10 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     "parameters now ask for a different architecture. Set them "
                     "back, or set warm_start=False to train a new model."
                 )
-            # Train a copy, so that a failure leaves the fitted model untouched.
+            # Train copies, so that a failure leaves the fitted model untouched
+            # (Adam's load_state_dict keeps the tensors it is given).
             module = copy.deepcopy(self.module_)
-            optimizer_state = self._optimizer_state
+            optimizer_state = copy.deepcopy(self._optimizer_state)
         module.to(device)
 
         X_train, X_val = self._split(X, incremental)
@@ -527,13 +528,22 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 @contextmanager
 def _restore_on_error(estimator):
-    """Put the estimator's attributes back if the block raises."""
+    """Put the estimator's attributes back if the block raises.
+
+    Attributes are restored by reference: the block must not modify a fitted
+    attribute in place (training works on copies), except the random state,
+    whose position is restored here.
+    """
     saved = dict(estimator.__dict__)
+    rng = saved.get("_random_state")
+    rng_state = rng.get_state() if rng is not None else None
     try:
         yield
     except BaseException:
         estimator.__dict__.clear()
         estimator.__dict__.update(saved)
+        if rng is not None:
+            rng.set_state(rng_state)
         raise
 
 
