@@ -22,7 +22,8 @@ KL, one latent sample) and the importance-weighted log-likelihood estimate with
 K = 1,000 importance samples.
 
 Goals: the estimator's time per epoch is at most 1.10 x the hand loop's, and its
-held-out importance-weighted log-likelihood is within 1 nat of the hand loop's.
+held-out importance-weighted log-likelihood is at most 1 nat below the hand loop's
+(an estimator better by more than 1 nat passes, with a note saying so).
 The script always exits with status 0; it prints PASS or FAIL for each goal.
 
 Usage::
@@ -30,6 +31,7 @@ Usage::
     python benchmarks/bench_gaussian_vae_speed.py            # 3 rounds, 30 epochs
     python benchmarks/bench_gaussian_vae_speed.py --quick    # 1 round, 2 epochs
     python benchmarks/bench_gaussian_vae_speed.py --rounds 5 --epochs 30
+    python benchmarks/bench_gaussian_vae_speed.py --threads 1  # on a busy machine
 """
 
 import argparse
@@ -63,6 +65,8 @@ EVAL_FLOATS = 8_000_000
 
 def main():
     args = parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     X_train, X_test = load_mnist()
     print_environment(X_train, X_test, args)
 
@@ -99,6 +103,13 @@ def parse_args():
         help="evaluate the models of every round (report the median) or of the "
         "final round only",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for both sides (default: torch's own default); 1 "
+        "makes CPU times meaningful on a machine shared with other work",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of round 0")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 2 epochs"
@@ -130,6 +141,8 @@ def print_environment(X_train, X_test, args):
         f"  data: {len(X_train)} train / {len(X_test)} test rows, "
         f"{X_train.shape[1]} binary pixels"
     )
+    if hasattr(os, "getloadavg"):
+        print(f"  load average (1 min) at the start: {os.getloadavg()[0]:.2f}")
     print(
         f"  {args.rounds} round(s) x {args.epochs} epoch(s), batch {BATCH_SIZE}, "
         f"Adam lr {LEARNING_RATE}, K = {args.importance_samples}"
@@ -162,12 +175,13 @@ def fit_estimator(X_train, epochs, seed):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
+        start = clock()
         vae.fit(X_train)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = elapsed(start)
     return {
         "model": vae,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "epochs": vae.n_iter_,
         "train_loss": float(vae.loss_curve_[-1]),
     }
@@ -214,7 +228,7 @@ def negative_elbo(logits, x, z_mean, z_logvar):
 
 
 def fit_hand(X_train, epochs, seed):
-    start = time.perf_counter()
+    start = clock()
     torch.manual_seed(seed)
     X = torch.from_numpy(X_train)
     n = X.shape[0]
@@ -232,10 +246,11 @@ def fit_hand(X_train, epochs, seed):
             loss.backward()
             optimizer.step()
             total += loss.item() * xb.shape[0]
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = elapsed(start)
     return {
         "model": model,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "epochs": epochs,
         "train_loss": total / n,
     }
@@ -317,15 +332,16 @@ def evaluate(rounds, X_test, args):
 def print_round(r, result):
     if r == 0:
         print(
-            f"{'round':>5}  {'order':<15}  {'estimator s/ep':>14}  "
-            f"{'hand s/ep':>9}  {'ratio':>5}  {'est loss':>8}  {'hand loss':>9}"
+            f"{'round':>5}  {'order':<9}  {'est s/ep':>8}  {'hand s/ep':>9}  "
+            f"{'ratio':>6}  {'CPU ratio':>9}  {'est loss':>8}  {'hand loss':>9}"
         )
     est, hand = result["estimator"], result["hand"]
     order = "est, hand" if result["order"][0] == "estimator" else "hand, est"
+    cpu_ratio = per_epoch(est, "cpu_seconds") / per_epoch(hand, "cpu_seconds")
     print(
-        f"{r:>5}  {order:<15}  {per_epoch(est):>14.4f}  {per_epoch(hand):>9.4f}  "
-        f"{per_epoch(est) / per_epoch(hand):>5.3f}  {est['train_loss']:>8.2f}  "
-        f"{hand['train_loss']:>9.2f}"
+        f"{r:>5}  {order:<9}  {per_epoch(est):>8.4f}  {per_epoch(hand):>9.4f}  "
+        f"{per_epoch(est) / per_epoch(hand):>6.3f}  {cpu_ratio:>9.3f}  "
+        f"{est['train_loss']:>8.2f}  {hand['train_loss']:>9.2f}"
     )
 
 
@@ -336,6 +352,12 @@ def print_summary(rounds, args):
     hand_median = statistics.median(hand_times)
     ratio = est_median / hand_median
     round_ratios = [e / h for e, h in zip(est_times, hand_times, strict=True)]
+    est_cpu = statistics.median(
+        per_epoch(result["estimator"], "cpu_seconds") for result in rounds
+    )
+    hand_cpu = statistics.median(
+        per_epoch(result["hand"], "cpu_seconds") for result in rounds
+    )
 
     scored = [result for result in rounds if "iwll" in result["estimator"]]
     which = "median over rounds" if len(scored) > 1 else "final round"
@@ -355,6 +377,10 @@ def print_summary(rounds, args):
         f"  {'median s/epoch':<40}  {est_median:>10.4f}  {hand_median:>10.4f}  "
         f"{est_median - hand_median:>+10.4f}"
     )
+    print(
+        f"  {'median CPU s/epoch (all threads)':<40}  {est_cpu:>10.4f}  "
+        f"{hand_cpu:>10.4f}  {est_cpu - hand_cpu:>+10.4f}"
+    )
     label = f"held-out ELBO ({which})"
     print(
         f"  {label:<40}  {scores['estimator']['elbo']:>10.2f}  "
@@ -367,21 +393,48 @@ def print_summary(rounds, args):
     )
     print(
         f"  ratio of medians estimator/hand: {ratio:.3f} "
-        f"(median of per-round ratios {statistics.median(round_ratios):.3f})"
+        f"(median of per-round ratios {statistics.median(round_ratios):.3f}; "
+        f"CPU time {est_cpu / hand_cpu:.3f})"
     )
     print(f"  torch threads at the end: {torch.get_num_threads()}")
     print()
     print(verdict(f"speed: ratio {ratio:.3f} <= {SPEED_GOAL:.2f}", ratio <= SPEED_GOAL))
     print(
         verdict(
-            f"quality: |IW log-lik gap| {abs(iwll_gap):.2f} <= {NATS_GOAL:.0f} nat",
-            abs(iwll_gap) <= NATS_GOAL,
+            f"quality: IW log-lik gap {iwll_gap:+.2f} >= -{NATS_GOAL:.0f} nat",
+            iwll_gap >= -NATS_GOAL,
         )
     )
+    if iwll_gap > NATS_GOAL:
+        print(
+            f"NOTE  the estimator is better than the hand loop by {iwll_gap:.2f} "
+            "nats: not worse, but not the same model either"
+        )
+    print_load()
 
 
-def per_epoch(fitted):
-    return fitted["seconds"] / fitted["epochs"]
+def print_load():
+    """Warn when other processes compete for the cores the timings share."""
+    if not hasattr(os, "getloadavg"):
+        return
+    load = os.getloadavg()[0]
+    print(f"load average (1 min) at the end: {load:.2f} on {os.cpu_count()} cores")
+    if load > 1.5 * os.cpu_count():
+        print("WARNING  the machine is busy: timings and their ratio are unreliable")
+
+
+def clock():
+    return time.perf_counter(), time.process_time()
+
+
+def elapsed(start):
+    """Wall and CPU seconds since ``start``, a value of :func:`clock`."""
+    wall, cpu = clock()
+    return wall - start[0], cpu - start[1]
+
+
+def per_epoch(fitted, key="seconds"):
+    return fitted[key] / fitted["epochs"]
 
 
 def verdict(text, passed):
