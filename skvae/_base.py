@@ -123,6 +123,13 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """``(beta, kl_warmup_steps)``: the KL weight and its warm-up."""
         return self.beta, self.kl_warmup_steps
 
+    def _configure_latent(self, latent):
+        """Give the latent family the parameters that may change between fits.
+
+        Called before each training run, new or continued, so that
+        ``warm_start`` and ``partial_fit`` train with the current parameters.
+        """
+
     def _after_training(self, X):
         """Called with the training data once the networks are trained."""
 
@@ -207,6 +214,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             module = copy.deepcopy(self.module_)
             optimizer_state = copy.deepcopy(self._optimizer_state)
         module.to(device)
+        self._configure_latent(module.latent)
 
         X_train, X_val = self._split(X, incremental)
         if first_call:

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import GaussianVAE
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
 # Small and fast: the checks fit dozens of models.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, n_importance_samples=4, device="cpu")
@@ -50,6 +50,13 @@ def expected_failed_checks(estimator):
 ESTIMATORS = [
     GaussianVAE(**FAST),
     GaussianVAE(likelihood="bernoulli", **FAST),
+    AutoencoderGMM(**FAST),
+    AutoencoderGMM(likelihood="bernoulli", **FAST),
+    BernoulliVAE(**FAST),
+    BernoulliVAE(likelihood="bernoulli", **FAST),
+    # The default estimator is 'relaxed'; the other two train differently.
+    BernoulliVAE(gradient_estimator="reinforce", **FAST),
+    BernoulliVAE(gradient_estimator="straight_through", **FAST),
 ]
 
 

