@@ -32,8 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .likelihoods import BernoulliLikelihood
-
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -489,28 +487,10 @@ def exact_log_likelihood(model, x):
         parts.append(
             torch.cat(
                 [
-                    torch.logsumexp(_log_prob_pairs(model.likelihood, rows, out), 1)
+                    torch.logsumexp(model.likelihood.log_prob_pairs(rows, out), 1)
                     for rows in x.split(_ROW_CHUNK)
                 ]
             )
         )
     log_prior = -latent.n_components * _LOG_2
     return torch.logsumexp(torch.stack(parts, dim=1), dim=1) + log_prior
-
-
-def _log_prob_pairs(likelihood, x, out):
-    """log p(x_i | out_j) for every row i and decoder output j: (rows, outputs).
-
-    Both likelihoods are at most quadratic in x, so a matrix product gives all
-    pairs without a (rows, outputs, features) tensor.
-    """
-    if isinstance(likelihood, BernoulliLikelihood):
-        return x @ out.T - F.softplus(out).sum(-1)
-    # Gaussian. Centred on the outputs' mean, so that expanding the square does
-    # not cancel catastrophically when x and out are close and a variance tiny.
-    variance = likelihood.variance()
-    centre = out.mean(0)
-    x = (x - centre) / variance.sqrt()
-    out = (out - centre) / variance.sqrt()
-    squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + (out**2).sum(-1)
-    return -0.5 * (squared + (_LOG_2PI + torch.log(variance)).sum())

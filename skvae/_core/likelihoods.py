@@ -36,6 +36,21 @@ class GaussianLikelihood(nn.Module):
             -1
         )
 
+    def log_prob_pairs(self, x, out):
+        """log p(x_i | out_j) for every row i and decoder output j.
+
+        A matrix product gives all (rows, outputs) pairs without a (rows,
+        outputs, features) tensor. Centred on the outputs' mean, so that
+        expanding the square does not cancel catastrophically when x and out
+        are close and a variance tiny.
+        """
+        scale = self.variance().sqrt()
+        centre = out.mean(0)
+        x = (x - centre) / scale
+        out = (out - centre) / scale
+        squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + (out**2).sum(-1)
+        return -0.5 * (squared + (_LOG_2PI + 2 * torch.log(scale)).sum())
+
     def mean(self, out):
         return out
 
@@ -61,6 +76,10 @@ class BernoulliLikelihood(nn.Module):
         return -F.binary_cross_entropy_with_logits(
             out, x.expand_as(out), reduction="none"
         ).sum(-1)
+
+    def log_prob_pairs(self, x, out):
+        """log p(x_i | out_j) for every row i and decoder output j."""
+        return x @ out.T - F.softplus(out).sum(-1)
 
     def mean(self, out):
         return torch.sigmoid(out)
