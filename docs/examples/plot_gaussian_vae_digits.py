@@ -55,14 +55,14 @@ print(f"{len(X_train)} training and {len(X_test)} held-out digits, 28 x 28 pixel
 # and keeps the weights that scored best on them. Scores are
 # log-likelihoods in nats per digit (higher is better): the importance-weighted
 # bound with the estimator's default 100 draws.
-vae = GaussianVAE(
-    n_components=8,
+settings = dict(
     hidden_layer_sizes=(256,),
     likelihood="bernoulli",
     max_iter=30,
     early_stopping=True,
     random_state=0,
 )
+vae = GaussianVAE(n_components=8, **settings)
 vae.fit(X_train)
 print(f"trained {vae.n_iter_} epochs")
 print(f"held-out log-likelihood: {vae.score(X_test):.1f} nats per digit")
@@ -96,14 +96,7 @@ fig.suptitle("Held-out digits and their reconstructions")
 # ------------------------------
 # With ``n_components=2`` the codes can be drawn as they are. The digits group by
 # class although the model never saw a label.
-vae_2d = GaussianVAE(
-    n_components=2,
-    hidden_layer_sizes=(256,),
-    likelihood="bernoulli",
-    max_iter=30,
-    early_stopping=True,
-    random_state=0,
-)
+vae_2d = GaussianVAE(n_components=2, **settings)
 vae_2d.fit(X_train)
 print(f"2-D model, held-out log-likelihood: {vae_2d.score(X_test):.1f} nats per digit")
 
