@@ -355,29 +355,30 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         X = self._validate_fitted(X)
         return self._map_rows(X, lambda module, x: module.latent.mean(module.encode(x)))
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, X):
         """Decode latent codes into the input space: the mean of p(x|z).
 
         Parameters
         ----------
-        Z : array-like of shape (n_samples, n_components)
-            Latent codes, such as those ``transform`` returns.
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, such as those ``transform`` returns. Named X, as
+            scikit-learn names the argument of every ``inverse_transform``.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features)
-            The decoder's mean for each code, in the dtype of Z.
+        X_original : ndarray of shape (n_samples, n_features)
+            The decoder's mean for each code, in the dtype of the codes.
         """
         check_is_fitted(self)
-        Z = check_array(Z, dtype=FLOAT_DTYPES, input_name="Z")
-        if Z.shape[1] != self._n_features_out:
+        X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if X.shape[1] != self._n_features_out:
             raise ValueError(
-                f"Z has {Z.shape[1]} columns, but this {type(self).__name__} has "
+                f"X has {X.shape[1]} columns, but this {type(self).__name__} has "
                 f"{self._n_features_out} latent components: inverse_transform "
                 "takes codes such as those transform returns."
             )
         return self._map_rows(
-            Z, lambda module, z: module.likelihood.mean(module.decode(z))
+            X, lambda module, z: module.likelihood.mean(module.decode(z))
         )
 
     def score_samples(self, X):

@@ -1,5 +1,7 @@
 """scikit-learn's estimator checks over every public configuration."""
 
+import pytest
+from sklearn.decomposition import PCA
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
@@ -63,3 +65,14 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("Estimator", [GaussianVAE, BernoulliVAE, AutoencoderGMM])
+def test_methods_request_no_routing_metadata(Estimator):
+    # scikit-learn treats a method argument other than X and y as metadata to
+    # route: inverse_transform(Z) showed up as {'inverse_transform': {'Z': None}}
+    # with a set_inverse_transform_request method. PCA, a transformer with an
+    # inverse_transform, requests nothing; neither should we.
+    routing = Estimator().get_metadata_routing()
+    assert repr(routing) == repr(PCA().get_metadata_routing()) == "{}"
+    assert not hasattr(Estimator(), "set_inverse_transform_request")

@@ -85,7 +85,7 @@ def test_wrong_number_of_features(fitted, X, method):
 
 
 def test_inverse_transform_checks_the_code_width(fitted):
-    with pytest.raises(ValueError, match="Z has 3 columns, but this GaussianVAE has 2"):
+    with pytest.raises(ValueError, match="X has 3 columns, but this GaussianVAE has 2"):
         fitted.inverse_transform(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="NaN"):
         fitted.inverse_transform(np.full((4, 2), np.nan))
