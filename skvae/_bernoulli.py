@@ -36,6 +36,7 @@ class BernoulliVAE(BaseVAE):
 
     hidden_layer_sizes : array-like of int, default=(256, 128)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
+        An empty tuple gives linear maps.
 
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in

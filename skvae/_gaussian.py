@@ -29,7 +29,7 @@ class GaussianVAE(BaseVAE):
 
     hidden_layer_sizes : array-like of int, default=(256, 128)
         Widths of the encoder's hidden layers; the decoder uses them in reverse.
-        An empty tuple gives linear maps (a probabilistic PCA-like model).
+        An empty tuple gives linear maps.
 
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in
@@ -144,6 +144,9 @@ class GaussianVAE(BaseVAE):
 
     Notes
     -----
+    With ``hidden_layer_sizes=()`` the encoder and the decoder are linear maps:
+    with ``likelihood='gaussian'``, a model like probabilistic PCA.
+
     Training runs in float32. ``transform``, ``inverse_transform`` and
     ``score_samples`` compute in the dtype of their input: float64 input is
     computed with float64 copies of the weights, so that each row's result is
