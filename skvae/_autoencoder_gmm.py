@@ -82,27 +82,32 @@ class AutoencoderGMM(BaseVAE):
         More give a less noisy estimate that lies closer to log p(x).
 
     batch_size : int or 'auto', default='auto'
-        Rows per optimizer step; ``'auto'`` is ``min(200, n_samples)``.
+        Rows per optimizer step; ``'auto'`` is 64 rows, more for large data
+        (a thousandth of the training rows, at most 512), never more than the
+        training rows.
 
     learning_rate : float, default=1e-3
         Adam's step size.
 
-    max_iter : int, default=100
+    max_iter : int, default=200
         Maximum number of epochs (passes over the data) of ``fit``.
 
     tol : float, default=1e-4
         Improvement, in nats per sample, that counts as progress for stopping.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or 'auto', default='auto'
         Whether to hold out ``validation_fraction`` of the data and stop when
         its reconstruction log-likelihood stops improving, then restore the
-        best weights. Otherwise training stops when the training loss stops
-        improving. The mixture is fitted on the codes of the rows trained on.
+        best weights (the untrained model's among them). Otherwise training
+        stops when the training loss stops improving. ``'auto'`` holds out data
+        whenever at least 5 rows would be held out. The choice made is
+        ``early_stopping_``. The mixture is fitted on the codes of the rows
+        trained on.
 
     validation_fraction : float, default=0.1
-        Fraction of the data held out when ``early_stopping=True``.
+        Fraction of the data held out when early stopping is on.
 
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=20
         Number of epochs without an improvement of at least ``tol`` after
         which training stops.
 
@@ -259,11 +264,11 @@ class AutoencoderGMM(BaseVAE):
         n_importance_samples=100,
         batch_size="auto",
         learning_rate=1e-3,
-        max_iter=100,
+        max_iter=200,
         tol=1e-4,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change=20,
         warm_start=False,
         device="auto",
         random_state=None,

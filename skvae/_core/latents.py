@@ -23,6 +23,8 @@ Every family offers::
     log_posterior(z, posterior)    log q(z|x), summed over components
     log_prior(z)                   log p(z), summed over components
     kl(posterior)                  KL(q(z|x) || p(z)) per row, in closed form
+    kl_per_component(posterior)    the same per row and component (None for a
+                                   family without a KL term)
     prior_sample(n, generator, dtype)
 """
 
@@ -84,11 +86,20 @@ class GaussianLatent(nn.Module):
         return -0.5 * (_LOG_2PI + z**2).sum(-1)
 
     def kl(self, posterior):
+        return self.kl_per_component(posterior).sum(-1)
+
+    def kl_per_component(self, posterior):
         z_mean, z_logvar = posterior
-        return 0.5 * (torch.exp(z_logvar) + z_mean**2 - 1.0 - z_logvar).sum(-1)
+        return 0.5 * (torch.exp(z_logvar) + z_mean**2 - 1.0 - z_logvar)
 
     def prior_sample(self, n, generator, dtype=torch.float32):
         return self.noise(n, generator, dtype)
+
+    def linear_encoder_start(self, mean_weight, mean_bias, logvar):
+        """Encoder weight and bias whose posterior has the given linear mean
+        and constant log-variance (see ``VAE.linear_start``)."""
+        weight = torch.cat([mean_weight, torch.zeros_like(mean_weight)])
+        return weight, torch.cat([mean_bias, logvar])
 
 
 class DeterministicLatent(nn.Module):
@@ -129,6 +140,10 @@ class DeterministicLatent(nn.Module):
     def mean(self, posterior):
         return posterior[0]
 
+    def linear_encoder_start(self, mean_weight, mean_bias, logvar):
+        """The code starts at the linear posterior mean (``VAE.linear_start``)."""
+        return mean_weight, mean_bias
+
     # Standard normal, as GaussianLatent's: the draws of laplace_log_likelihood
     # and prior_sample scale it.
     noise = GaussianLatent.noise
@@ -149,6 +164,11 @@ class DeterministicLatent(nn.Module):
 
     def kl(self, posterior):
         return posterior[0].new_zeros(posterior[0].shape[:-1])
+
+    def kl_per_component(self, posterior):
+        # A point mass has no KL divergence from the prior: the objective has
+        # no KL term, and there is none to report.
+        return None
 
     def prior_sample(self, n, generator, dtype=torch.float32):
         components = torch.multinomial(
@@ -454,11 +474,12 @@ class BernoulliLatent(nn.Module):
         return z.new_full(z.shape[:-1], -self.n_components * _LOG_2)
 
     def kl(self, posterior):
+        return self.kl_per_component(posterior).sum(-1)
+
+    def kl_per_component(self, posterior):
         logits = posterior[0]
         p = torch.sigmoid(logits)
-        return (
-            p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits) + _LOG_2
-        ).sum(-1)
+        return p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits) + _LOG_2
 
     def prior_sample(self, n, generator, dtype=torch.float32):
         return (self.noise(n, generator, dtype) < 0.5).to(dtype)

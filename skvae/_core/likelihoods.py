@@ -22,6 +22,10 @@ class GaussianLikelihood(nn.Module):
     feature from sending the density to infinity.
     """
 
+    # With a linear decoder this is probabilistic PCA or factor analysis, so
+    # the model may start at probabilistic PCA (VAE.linear_start).
+    linear_gaussian = True
+
     def __init__(self, n_features, min_variance):
         super().__init__()
         self.min_variance = min_variance
@@ -68,9 +72,17 @@ class GaussianLikelihood(nn.Module):
         self.log_variance.copy_(torch.log(excess))
         return x_mean
 
+    @torch.no_grad()
+    def set_variance(self, variance):
+        """Every feature's variance ``variance`` (at least twice the floor)."""
+        excess = torch.clamp(variance - self.min_variance, min=self.min_variance)
+        self.log_variance.fill_(float(torch.log(excess)))
+
 
 class BernoulliLikelihood(nn.Module):
     """x ~ Bernoulli(sigmoid(decoder(z))) per feature; grey levels in [0, 1] too."""
+
+    linear_gaussian = False
 
     def log_prob(self, x, out):
         return -F.binary_cross_entropy_with_logits(

@@ -24,6 +24,32 @@ def mlp(n_inputs, hidden_layer_sizes, n_outputs, activation):
     return nn.Sequential(*layers[:-1])
 
 
+class Network(nn.Module):
+    """A linear map plus a multilayer perceptron of the same input.
+
+    The perceptron's last layer starts at zero, so the untrained network is the
+    linear map alone: a model whose linear part starts at probabilistic PCA
+    (:meth:`VAE.linear_start`) starts at PCA's likelihood, and training adds
+    the nonlinear part only where it explains the data better. Without hidden
+    layers the network is the linear map.
+    """
+
+    def __init__(self, n_inputs, hidden_layer_sizes, n_outputs, activation):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        self.mlp = None
+        if hidden_layer_sizes:
+            self.mlp = mlp(n_inputs, hidden_layer_sizes, n_outputs, activation)
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x):
+        out = self.linear(x)
+        if self.mlp is not None:
+            out = out + self.mlp(x)
+        return out
+
+
 class VAE(nn.Module):
     """Encoder -> latent family -> decoder -> likelihood, as one module.
 
@@ -33,10 +59,10 @@ class VAE(nn.Module):
 
     def __init__(self, n_features, hidden_layer_sizes, activation, latent, likelihood):
         super().__init__()
-        self.encoder = mlp(
+        self.encoder = Network(
             n_features, hidden_layer_sizes, latent.n_encoder_outputs, activation
         )
-        self.decoder = mlp(
+        self.decoder = Network(
             latent.n_components, hidden_layer_sizes[::-1], n_features, activation
         )
         self.latent = latent
@@ -51,4 +77,43 @@ class VAE(nn.Module):
     @torch.no_grad()
     def initialize(self, x_mean, x_var):
         """Make the untrained model predict the data mean and variance."""
-        self.decoder[-1].bias.copy_(self.likelihood.initialize(x_mean, x_var))
+        self.decoder.linear.bias.copy_(self.likelihood.initialize(x_mean, x_var))
+
+    @torch.no_grad()
+    def linear_start(self, x_mean, components, variances, noise_variance):
+        """Start the linear parts at probabilistic PCA (Tipping and Bishop, 1999).
+
+        ``components`` (k, n_features) are the data's leading principal
+        directions and ``variances`` (k,) the variances along them. The decoder
+        becomes x = mean + W z with W = U diag(sqrt(variances - noise_variance))
+        and the likelihood's variance ``noise_variance``; the encoder becomes
+        the exact posterior of that model, which is diagonal. The untrained
+        model is then probabilistic PCA with k components, whose likelihood is
+        PCA's, and its ELBO equals that likelihood. Returns whether the latent
+        family and the likelihood support the start (a linear-Gaussian model);
+        if not, nothing changes.
+        """
+        encoder_start = getattr(self.latent, "linear_encoder_start", None)
+        if encoder_start is None or not self.likelihood.linear_gaussian:
+            return False
+        k = min(components.shape[0], self.latent.n_components)
+        components, variances = components[:k], variances[:k]
+        loading = torch.sqrt(torch.clamp(variances - noise_variance, min=0.0))
+        decoder_weight = torch.zeros_like(self.decoder.linear.weight)
+        decoder_weight[:, :k] = components.T * loading
+        self.decoder.linear.weight.copy_(decoder_weight)
+        self.decoder.linear.bias.copy_(x_mean)
+        self.likelihood.set_variance(noise_variance)
+        # Posterior of z given x: mean diag(loading / variances) U^T (x - mean),
+        # variance noise_variance / variances; prior for unused components.
+        mean_weight = torch.zeros(
+            self.latent.n_components, x_mean.shape[0], dtype=x_mean.dtype
+        )
+        mean_weight[:k] = components * (loading / variances)[:, None]
+        logvar = torch.zeros(self.latent.n_components, dtype=x_mean.dtype)
+        active = loading > 0
+        logvar[:k][active] = torch.log(noise_variance / variances[active])
+        weight, bias = encoder_start(mean_weight, -mean_weight @ x_mean, logvar)
+        self.encoder.linear.weight.copy_(weight)
+        self.encoder.linear.bias.copy_(bias)
+        return True

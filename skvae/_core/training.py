@@ -63,6 +63,11 @@ def train(
     best = math.inf  # of the loss, or of minus the validation score
     best_state = None
     no_improvement = 0
+    if validation_data is not None:
+        # The starting point competes too: a model that training cannot
+        # improve on held-out data is returned as it started.
+        best = -_validation_score(model, validation_data, validation_noise, beta)
+        best_state = copy.deepcopy(model.state_dict())
     for epoch in range(max_epochs):
         model.train()
         loss = _run_epoch(
@@ -79,14 +84,7 @@ def train(
         history.n_epochs += 1
         monitored = loss
         if validation_data is not None:
-            model.eval()
-            score = (
-                evaluate(
-                    lambda x: elbo(model, x, validation_noise(x), beta), validation_data
-                )
-                .mean()
-                .item()
-            )
+            score = _validation_score(model, validation_data, validation_noise, beta)
             history.validation_scores.append(score)
             monitored = -score
         if verbose:
@@ -107,6 +105,12 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def _validation_score(model, data, noise, beta):
+    """Mean beta-ELBO of the validation rows, in nats per row."""
+    model.eval()
+    return evaluate(lambda x: elbo(model, x, noise(x), beta), data).mean().item()
 
 
 def _run_epoch(
