@@ -76,9 +76,14 @@ class GaussianLatent(nn.Module):
 
     def log_posterior(self, z, posterior):
         z_mean, z_logvar = posterior
-        return -0.5 * (
-            _LOG_2PI + z_logvar + (z - z_mean) ** 2 * torch.exp(-z_logvar)
-        ).sum(-1)
+        # Far from the training data the posterior variance can underflow to 0:
+        # (z - z_mean)**2 * exp(-z_logvar) was then 0 * inf = NaN. Standardizing
+        # with a scale floored at the smallest normal number gives a finite
+        # number, or -inf, instead.
+        tiny = torch.finfo(z_logvar.dtype).tiny
+        z_logvar = z_logvar.clamp(min=2 * math.log(tiny))
+        standardized = (z - z_mean) * torch.exp(-0.5 * z_logvar)
+        return -0.5 * (_LOG_2PI + z_logvar + standardized**2).sum(-1)
 
     def log_prior(self, z):
         return -0.5 * (_LOG_2PI + z**2).sum(-1)
@@ -226,7 +231,9 @@ def laplace_log_likelihood(model, x, noise):
     n_draws = noise.shape[0]
     n_prior = int(_PRIOR_SHARE * n_draws)
     n_laplace = n_draws - n_prior
-    centre, cholesky = laplace_approximation(model, x, latent.mean(model.encode(x)))
+    centre, cholesky, valid = laplace_approximation(
+        model, x, latent.mean(model.encode(x))
+    )
     scale = _triangular_inverse(cholesky).mT  # z = centre + scale @ eps
     components = latent.systematic_components(n_prior)
     z = torch.cat(
@@ -256,7 +263,8 @@ def laplace_log_likelihood(model, x, noise):
     log_weights = (
         model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
     )
-    return torch.logsumexp(log_weights, dim=0) - math.log(n_draws)
+    log_likelihood = torch.logsumexp(log_weights, dim=0) - math.log(n_draws)
+    return torch.where(valid, log_likelihood, -math.inf)
 
 
 # Steps from the code toward the mode of p(z|x). The code maximises the
@@ -271,7 +279,8 @@ _STEPS_TO_MODE = 2
 def laplace_approximation(model, x, code):
     """A Gaussian approximation N(centre, P^-1) of p(z|x), from the code.
 
-    Returns the centre and the Cholesky factor C of the precision, P = C C^T.
+    Returns the centre, the Cholesky factor C of the precision, P = C C^T, and
+    which rows have one (C is the identity for the others).
     P is the Gauss-Newton curvature of -log p(x|decode(z)) at the code
     (J^T H J, J the decoder's Jacobian, H the likelihood's curvature in the
     decoder's output) plus the prior's
@@ -279,40 +288,50 @@ def laplace_approximation(model, x, code):
     Starting from the code, each step z += P^-1 grad log p(x, z) is kept only
     for the rows whose log p(x, z) it raises.
     """
-    cholesky = _precision_cholesky(model, x, code)
+    cholesky, valid = _precision_cholesky(model, x, code)
     centre, log_joint = code, _log_joint(model, x, code)
     for _ in range(_STEPS_TO_MODE):
-        gradient = torch.func.grad(lambda z: _log_joint(model, x, z).sum())(centre)
+        gradient = _log_joint_gradient(model, x, centre)
         step = torch.cholesky_solve(gradient.to(cholesky)[..., None], cholesky)
         candidate = centre + step[..., 0].to(centre)
         candidate_log_joint = _log_joint(model, x, candidate)
         better = candidate_log_joint > log_joint
         centre = torch.where(better[:, None], candidate, centre)
         log_joint = torch.where(better, candidate_log_joint, log_joint)
-    return centre, cholesky.to(code)
+    return centre, cholesky.to(code), valid
 
 
 def _log_joint(model, x, z):
     return model.likelihood.log_prob(x, model.decode(z)) + model.latent.log_prior(z)
 
 
+def _log_joint_gradient(model, x, z):
+    # Reverse mode with torch.autograd: unlike torch.func's transforms it keeps
+    # no process-global state, so scoring from several threads is safe.
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(_log_joint(model, x, z).sum(), z)
+    return gradient
+
+
 def _precision_cholesky(model, x, z):
-    """The Cholesky factor of the Laplace precision at z, in float64."""
-    out = model.decode(z)
-    jacobian = torch.func.vmap(torch.func.jacfwd(model.decode))(z)
-    # Both likelihoods treat the features as independent given z, so the
-    # Hessian of log p(x|out) in out is diagonal: its product with ones.
-    _, curvature = torch.func.jvp(
-        torch.func.grad(lambda out: model.likelihood.log_prob(x, out).sum()),
-        (out,),
-        (torch.ones_like(out),),
-    )
+    """The Cholesky factor of the Laplace precision at z, in float64, and
+    which rows have one (an extreme row can make its precision non-finite or
+    numerically indefinite; the others are unaffected)."""
+    out, jacobian = model.decode_with_jacobian(z)
+    curvature = model.likelihood.curvature(x, out)
     precision = (jacobian.mT * -curvature[:, None, :]) @ jacobian
     precision = precision + model.latent.prior_precision(z)
     # The curvature can span many orders of magnitude (a Gaussian likelihood's
     # variance floor is 1e-6): factor in float64 where the device has it.
     dtype = torch.float32 if z.device.type == "mps" else torch.float64
-    return torch.linalg.cholesky(precision.to(dtype))
+    precision = precision.to(dtype)
+    finite = torch.isfinite(precision).all(-1).all(-1)
+    eye = torch.eye(precision.shape[-1], dtype=dtype, device=precision.device)
+    precision = torch.where(finite[:, None, None], precision, eye)
+    cholesky, info = torch.linalg.cholesky_ex(precision)
+    valid = finite & (info == 0)
+    return torch.where(valid[:, None, None], cholesky, eye), valid
 
 
 def _triangular_inverse(lower):
