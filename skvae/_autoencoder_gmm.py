@@ -311,6 +311,13 @@ class AutoencoderGMM(BaseVAE):
         codes = self._map_rows(
             X, lambda module, x: module.latent.mean(module.encode(x))
         )
+        if not np.isfinite(codes).all():
+            # GaussianMixture's own message would then blame reg_covar.
+            raise ValueError(
+                "Training diverged: the codes of the training rows are not "
+                "finite. Scale the features (for example with StandardScaler) "
+                "or lower learning_rate."
+            )
         mixture = GaussianMixture(
             n_components=self.n_mixture_components,
             covariance_type=self.mixture_covariance_type,

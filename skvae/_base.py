@@ -8,6 +8,7 @@ validation, ``fit`` / ``partial_fit``, ``transform``, ``inverse_transform``,
 """
 
 import copy
+import math
 import warnings
 from abc import abstractmethod
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._core.checks import check_trained
 from ._core.likelihoods import make_likelihood
 from ._core.networks import ACTIVATIONS, VAE
 from ._core.noise import row_uniforms
@@ -252,6 +254,8 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             validation_noise=lambda x: self._score_noise(module, x, 1),
             verbose=bool(self.verbose),
         )
+        training_data = training_rows(X_train[:batch_size], device)
+        check_trained(module, training_data[: len(training_data)])
 
         self.module_ = module
         self.device_ = device
@@ -406,8 +410,8 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_draws = self.n_importance_samples
         return self._map_rows(
             X,
-            lambda module, x: self._log_likelihood(
-                module, x, self._score_noise(module, x, n_draws)
+            lambda module, x: _nan_to_minus_inf(
+                self._log_likelihood(module, x, self._score_noise(module, x, n_draws))
             ),
             batch_size=max(1, _SCORE_CHUNK // n_draws),
         )
@@ -553,6 +557,13 @@ def _restore_on_error(estimator):
         if rng is not None:
             rng.set_state(rng_state)
         raise
+
+
+def _nan_to_minus_inf(log_likelihood):
+    # Scores are a finite number or -inf, never NaN. The known causes of NaN
+    # are fixed where they arise; this catches rows so extreme that the
+    # networks themselves overflow (inf - inf inside a layer).
+    return torch.where(torch.isnan(log_likelihood), -math.inf, log_likelihood)
 
 
 def _mean_variance(X):
