@@ -88,3 +88,31 @@ def test_divergence_on_the_last_step_fails_the_fit_and_changes_nothing(X):
     with pytest.raises(ValueError, match="Training diverged"):
         GaussianVAE(2, **{**FAST, "learning_rate": 1e5, "max_iter": 1,
                           "batch_size": len(X)}).fit(X)  # fmt: skip
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_draws_are_keyed_on_values_not_bytes(estimator, X):
+    model = clone(estimator).set_params(n_importance_samples=10).fit(X)
+    X32 = X[:10].astype(np.float32)
+    # The same numbers as float32 and as float64: the same draws, so scores
+    # differ only by the rounding of float32 arithmetic.
+    np.testing.assert_allclose(
+        model.score_samples(X32), model.score_samples(X32.astype(np.float64)),
+        rtol=1e-4, atol=1e-3,
+    )  # fmt: skip
+    zeros = np.where(X[:10] > 0.5, X[:10], 0.0)
+    np.testing.assert_array_equal(
+        model.score_samples(zeros), model.score_samples(np.where(zeros, zeros, -0.0))
+    )
+
+
+def test_row_uniforms_depend_on_values():
+    from skvae._core.noise import row_uniforms
+
+    x = torch.tensor([[0.5, 0.0, -1.25], [0.1, 0.2, 0.3]])
+    same = torch.tensor([[0.5, -0.0, -1.25]], dtype=torch.float64)
+    u = row_uniforms(x, 7, 4, 3)
+    assert u.dtype == torch.float64 and u.shape == (4, 2, 3)
+    torch.testing.assert_close(u[:, :1], row_uniforms(same, 7, 4, 3), rtol=0, atol=0)
+    assert not torch.equal(u[:, 0], u[:, 1])
+    assert ((u > 0) & (u < 1)).all()

@@ -32,6 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .noise import draw_blocks
+from .noise import n_draws as count_draws
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -117,6 +120,10 @@ class DeterministicLatent(nn.Module):
         self.register_buffer("prior_means", torch.zeros(0, n_components))
         self.register_buffer("prior_scale_tril", torch.zeros(square))
         self.register_buffer("prior_inverse_scale_tril", torch.zeros(square))
+
+    @property
+    def n_mixture_components(self):
+        return self.prior_log_weights.shape[0]
 
     @torch.no_grad()
     def set_prior(self, weights, means, covariances):
@@ -228,7 +235,7 @@ def laplace_log_likelihood(model, x, noise):
     ``noise`` has shape (K, rows, n_components).
     """
     latent = model.latent
-    n_draws = noise.shape[0]
+    n_draws = count_draws(noise)
     n_prior = int(_PRIOR_SHARE * n_draws)
     n_laplace = n_draws - n_prior
     centre, cholesky, valid = laplace_approximation(
@@ -236,34 +243,43 @@ def laplace_log_likelihood(model, x, noise):
     )
     scale = _triangular_inverse(cholesky).mT  # z = centre + scale @ eps
     components = latent.systematic_components(n_prior)
-    z = torch.cat(
-        [
-            centre + torch.einsum("bij,kbj->kbi", scale, noise[:n_laplace]),
-            latent.component_sample(components[:, None], noise[n_laplace:]),
-        ]
-    )  # (K, rows, n_components)
-
-    eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
-    log_laplace = torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1) - 0.5 * (
-        latent.n_components * _LOG_2PI + (eps**2).sum(-1)
-    )
-    log_components = latent.component_log_densities(z)  # (K, rows, M)
-    n_per_component = torch.bincount(components, minlength=log_components.shape[-1])
-    log_proposal = torch.logsumexp(
-        torch.cat(
+    n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
+    log_shares = torch.log(n_per_component / n_draws).to(x)
+    log_laplace_normalizer = torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(
+        -1
+    ) - 0.5 * latent.n_components * _LOG_2PI
+    parts = []  # per block of draws: log sum_k of its weights, per row
+    for start, block in draw_blocks(noise):
+        # Draws number start to stop - 1: the Laplace ones first, then the prior's.
+        stop = start + block.shape[0]
+        split = min(max(n_laplace - start, 0), block.shape[0])
+        first = max(start, n_laplace) - n_laplace
+        last = max(stop, n_laplace) - n_laplace
+        z = torch.cat(
             [
-                math.log(n_laplace / n_draws) + log_laplace[..., None],
-                torch.log(n_per_component / n_draws).to(z) + log_components,
-            ],
+                centre + torch.einsum("bij,kbj->kbi", scale, block[:split]),
+                latent.component_sample(components[first:last, None], block[split:]),
+            ]
+        )  # (draws, rows, n_components)
+        eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
+        log_laplace = log_laplace_normalizer - 0.5 * (eps**2).sum(-1)
+        log_components = latent.component_log_densities(z)  # (draws, rows, M)
+        log_proposal = torch.logsumexp(
+            torch.cat(
+                [
+                    math.log(n_laplace / n_draws) + log_laplace[..., None],
+                    log_shares + log_components,
+                ],
+                dim=-1,
+            ),
             dim=-1,
-        ),
-        dim=-1,
-    )
-    log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
-    log_weights = (
-        model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
-    )
-    log_likelihood = torch.logsumexp(log_weights, dim=0) - math.log(n_draws)
+        )
+        log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
+        log_weights = (
+            model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
+        )
+        parts.append(torch.logsumexp(log_weights, dim=0))
+    log_likelihood = torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws)
     return torch.where(valid, log_likelihood, -math.inf)
 
 
@@ -489,25 +505,34 @@ class BernoulliLatent(nn.Module):
         return ((numbers[:, None] >> bits) & 1).to(dtype)
 
 
-def exact_log_likelihood(model, x):
+def exact_log_likelihood(model, x, max_bytes=None):
     """log p(x) per row for a model with a :class:`BernoulliLatent`, exactly.
 
     log p(x) = log sum_z p(x|z) p(z) over all 2**n_components codes z. Each
     chunk of codes is decoded once and scored against every row, which costs
     2**n_components decoder outputs per call and that many log-likelihood
-    terms per row: affordable up to about 16 bits.
+    terms per row: affordable up to about 16 bits. With ``max_bytes``, the
+    chunks of codes and of rows are sized so that a chunk's decoder
+    activations, and a (rows, codes) block of terms, each hold at most half
+    of it.
     """
     latent = model.latent
     n_codes = 2**latent.n_components
+    code_chunk, row_chunk = _CODE_CHUNK, _ROW_CHUNK
+    if max_bytes is not None:
+        itemsize = x.element_size()
+        width = sum(p.shape[0] for p in model.decoder.parameters() if p.ndim == 1)
+        code_chunk = max(1, min(n_codes, max_bytes // (4 * itemsize * width)))
+        row_chunk = max(1, max_bytes // (6 * itemsize * code_chunk))
     parts = []  # per chunk of codes: log sum_z p(x|z) over the chunk, per row
-    for start in range(0, n_codes, _CODE_CHUNK):
-        stop = min(start + _CODE_CHUNK, n_codes)
+    for start in range(0, n_codes, code_chunk):
+        stop = min(start + code_chunk, n_codes)
         out = model.decode(latent.codes(start, stop, x.dtype, x.device))
         parts.append(
             torch.cat(
                 [
                     torch.logsumexp(model.likelihood.log_prob_pairs(rows, out), 1)
-                    for rows in x.split(_ROW_CHUNK)
+                    for rows in x.split(row_chunk)
                 ]
             )
         )
