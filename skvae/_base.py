@@ -27,17 +27,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._budget import decoder_width, fitting, rows_plan, score_plan
 from ._core.checks import check_trained
 from ._core.likelihoods import make_likelihood
 from ._core.networks import ACTIVATIONS, VAE
 from ._core.noise import RowDraws, row_uniforms
 from ._core.objectives import log_likelihood
 from ._core.training import evaluate, train
-from ._budget import decoder_width, fitting, rows_plan, score_plan
-from ._data import Rows, training_rows
+from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
+from ._input import check_input_kind, checked_hidden_layer_sizes
 from ._sklearn_compat import (
     Interval,
+    IntInterval,
     InvalidParameterError,
     StrOptions,
     _fit_context,
@@ -58,22 +60,24 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared machinery of the skvae estimators; not for direct use."""
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [IntInterval(1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "min_variance": [Interval(Real, 0, None, closed="neither")],
-        "n_importance_samples": [Interval(Integral, 1, None, closed="left")],
+        # Within what float32 holds, with room: the variance is computed in
+        # float32 during training.
+        "min_variance": [Interval(Real, 1e-30, 1e30, closed="both")],
+        "n_importance_samples": [IntInterval(1, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
+            IntInterval(1, None, closed="left"),
         ],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [IntInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntInterval(1, None, closed="left")],
         "warm_start": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
@@ -136,6 +140,15 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Called before each training run, new or continued, so that
         ``warm_start`` and ``partial_fit`` train with the current parameters.
         """
+
+    def _configure_likelihood(self, likelihood):
+        """Give the likelihood the parameters that may change between fits:
+        ``min_variance``, so that warm_start and partial_fit apply it."""
+        if hasattr(likelihood, "min_variance"):
+            likelihood.min_variance = self.min_variance
+
+    def _check_training_rows(self, n_train, n_samples):
+        """Refuse, before training, too few rows to train on."""
 
     def _after_training(self, X):
         """Called with the training data once the networks are trained."""
@@ -200,6 +213,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X, incremental):
         first_call = not ((incremental or self.warm_start) and hasattr(self, "module_"))
+        check_input_kind(X, type(self).__name__)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=first_call
         )
@@ -230,8 +244,10 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             optimizer_state = copy.deepcopy(self._optimizer_state)
         module.to(device)
         self._configure_latent(module.latent)
+        self._configure_likelihood(module.likelihood)
 
         X_train, X_val = self._split(X, incremental)
+        self._check_training_rows(X_train.shape[0], X.shape[0])
         if first_call:
             module.initialize(*(torch.as_tensor(s, dtype=torch.float32, device=device)
                                 for s in _mean_variance(X_train)))  # fmt: skip
@@ -291,13 +307,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )
 
     def _checked_hidden_layer_sizes(self):
-        sizes = np.ravel(self.hidden_layer_sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a sequence of positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
+        return checked_hidden_layer_sizes(self.hidden_layer_sizes)
 
     def _build_module(self, hidden_layer_sizes):
         # Seed torch's global generator only inside this block, so that the
@@ -327,7 +337,13 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "validation_fraction, or set early_stopping=False."
             )
         order = self._random_state.permutation(n_samples)
-        return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
+        train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
+        if sp.issparse(X):
+            return X[train], X[val]
+        # Dense rows are read through their index, block by block: indexing
+        # copied a float64 memmap whole before the float32 copy training makes.
+        block = _block_rows(X)
+        return RowSubset(X, train, block), RowSubset(X, val, block)
 
     def _architecture_text(self):
         n_components, hidden, activation, likelihood = self._architecture
@@ -490,7 +506,8 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dtype = next(module.parameters()).dtype
         # Decoded in blocks that the memory budget sets; a call that fits in
         # one block draws exactly as one pass would.
-        block = fitting(2 * dtype.itemsize * (decoder_width(module) + self.n_features_in_))
+        width = decoder_width(module) + self.n_features_in_
+        block = fitting(2 * dtype.itemsize * width)
         X = np.empty((n_samples, self.n_features_in_), dtype=np.float64)
         with torch.no_grad():
             for start in range(0, n_samples, block):
@@ -508,6 +525,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _validate_fitted(self, X):
         check_is_fitted(self)
+        check_input_kind(X, type(self).__name__)
         return validate_data(
             self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False
         )
@@ -648,7 +666,14 @@ def _nan_to_minus_inf(log_likelihood):
 def _mean_variance(X):
     if sp.issparse(X):
         return mean_variance_axis(X, axis=0)
-    return X.mean(axis=0), X.var(axis=0)
+    # In blocks: X.var made a full float64 temporary of X, a memmap included.
+    return mean_variance(X, _block_rows(X))
+
+
+def _block_rows(X):
+    """Rows of X per block of the statistics and the split: two float64
+    copies of a block fit in the memory budget."""
+    return fitting(16 * X.shape[1])
 
 
 def _to_cpu(tensor):

@@ -1,11 +1,11 @@
 """BernoulliVAE: a variational autoencoder with binary latent codes."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 from ._base import BaseVAE
 from ._budget import budget_bytes, fitting
 from ._core.latents import BernoulliLatent, exact_log_likelihood
-from ._sklearn_compat import Interval, StrOptions
+from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 # Largest code whose log-likelihood score_samples computes exactly, by summing
 # over all 2**n_components codes; longer codes get the importance-weighted bound.
@@ -263,7 +263,7 @@ class BernoulliVAE(BaseVAE):
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
         "gradient_estimator": [
             StrOptions({"reinforce", "relaxed", "straight_through"})
         ],

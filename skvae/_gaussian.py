@@ -1,10 +1,10 @@
 """GaussianVAE: a variational autoencoder with a Gaussian latent space."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 from ._base import BaseVAE
 from ._core.latents import GaussianLatent
-from ._sklearn_compat import Interval
+from ._sklearn_compat import Interval, IntInterval
 
 
 class GaussianVAE(BaseVAE):
@@ -180,7 +180,7 @@ class GaussianVAE(BaseVAE):
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
     }
 
     def __init__(
