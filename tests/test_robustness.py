@@ -116,3 +116,13 @@ def test_row_uniforms_depend_on_values():
     torch.testing.assert_close(u[:, :1], row_uniforms(same, 7, 4, 3), rtol=0, atol=0)
     assert not torch.equal(u[:, 0], u[:, 1])
     assert ((u > 0) & (u < 1)).all()
+
+
+def test_float64_results_depend_on_the_batch_only_by_rounding(X):
+    # The default network: BLAS sums in a different order for 1 row and 60.
+    model = GaussianVAE(2, max_iter=1, n_importance_samples=3, device="cpu",
+                        random_state=0).fit(X)  # fmt: skip
+    alone = np.concatenate([model.score_samples(X[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(model.score_samples(X)[:5], alone, rtol=1e-12)
+    codes = np.vstack([model.transform(X[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(model.transform(X)[:5], codes, rtol=1e-12, atol=1e-15)
