@@ -1,6 +1,6 @@
 """AutoencoderGMM: a deterministic autoencoder made generative by a mixture."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -9,7 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from ._base import _MAX_SEED, BaseVAE
 from ._core.latents import DeterministicLatent, laplace_log_likelihood
-from ._sklearn_compat import Interval, StrOptions
+from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 
 class AutoencoderGMM(BaseVAE):
@@ -245,9 +245,10 @@ class AutoencoderGMM(BaseVAE):
 
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
-        "n_mixture_components": [Interval(Integral, 1, None, closed="left")],
+        "n_mixture_components": [IntInterval(1, None, closed="left")],
         "mixture_covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
-        "mixture_reg_covar": [Interval(Real, 0, None, closed="neither")],
+        # The prior is held in float32 by the module.
+        "mixture_reg_covar": [Interval(Real, 1e-30, 1e30, closed="both")],
     }
 
     def __init__(
@@ -303,19 +304,37 @@ class AutoencoderGMM(BaseVAE):
     def _kl_schedule(self):
         return 0.0, 0
 
-    def _after_training(self, X):
-        n_samples, n_required = X.shape[0], max(2, self.n_mixture_components)
-        if n_samples < n_required:
-            raise ValueError(
-                f"{type(self).__name__} fits a Gaussian mixture on the codes of "
-                f"its training rows: with n_mixture_components="
-                f"{self.n_mixture_components} it needs at least {n_required} "
-                f"rows, got n_samples={n_samples}. Pass more rows or lower "
-                "n_mixture_components."
+    def _check_training_rows(self, n_train, n_samples):
+        n_required = max(2, self.n_mixture_components)
+        if n_train >= n_required:
+            return
+        held_out = ""
+        if n_train < n_samples:
+            held_out = (
+                f" (early_stopping=True holds out {n_samples - n_train} of the "
+                f"{n_samples} rows as validation_fraction="
+                f"{self.validation_fraction}; the mixture is fitted on the "
+                "rest)"
             )
+        raise ValueError(
+            f"{type(self).__name__} fits a Gaussian mixture on the codes of "
+            f"its training rows: with n_mixture_components="
+            f"{self.n_mixture_components} it needs at least {n_required} "
+            f"rows, got n_samples={n_train}{held_out}. Pass more rows or lower "
+            "n_mixture_components."
+        )
+
+    def _after_training(self, X):
         codes = self._map_rows(
             X, lambda module, x: module.latent.mean(module.encode(x))
         )
+        if not np.isfinite(codes).all():
+            # GaussianMixture's own message would then blame reg_covar.
+            raise ValueError(
+                "Training diverged: the codes of the training rows are not "
+                "finite. Scale the features (for example with StandardScaler) "
+                "or lower learning_rate."
+            )
         mixture = GaussianMixture(
             n_components=self.n_mixture_components,
             covariance_type=self.mixture_covariance_type,
@@ -326,12 +345,21 @@ class AutoencoderGMM(BaseVAE):
         # torch's OpenMP threads still spin and multithreaded BLAS waits on
         # them: on 2 cores, 10 components on 200 codes took 3 s, 0.09 s with
         # one BLAS thread.
-        with threadpool_limits(limits=1, user_api="blas"):
-            mixture.fit(codes.astype(np.float64, copy=False))
-        self.module_.latent.set_prior(
-            *map(torch.from_numpy, (mixture.weights_, mixture.means_,
-                                    _full_covariances(mixture)))
-        )  # fmt: skip
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                mixture.fit(codes.astype(np.float64, copy=False))
+            self.module_.latent.set_prior(
+                *map(torch.from_numpy, (mixture.weights_, mixture.means_,
+                                        _full_covariances(mixture)))
+            )  # fmt: skip
+        except (ValueError, torch.linalg.LinAlgError) as error:
+            raise ValueError(
+                "Fitting the Gaussian mixture on the codes of the training rows "
+                f"failed: a component's covariance is singular ({error}). "
+                f"Increase mixture_reg_covar (now {self.mixture_reg_covar}), "
+                f"lower n_mixture_components (now {self.n_mixture_components}) "
+                "or use a simpler mixture_covariance_type."
+            ) from error
         self.mixture_ = mixture
 
     def _log_likelihood(self, module, x, noise):

@@ -1,10 +1,11 @@
 """BernoulliVAE: a variational autoencoder with binary latent codes."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 from ._base import BaseVAE
+from ._budget import budget_bytes, fitting
 from ._core.latents import BernoulliLatent, exact_log_likelihood
-from ._sklearn_compat import Interval, StrOptions
+from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 # Largest code whose log-likelihood score_samples computes exactly, by summing
 # over all 2**n_components codes; longer codes get the importance-weighted bound.
@@ -269,7 +270,7 @@ class BernoulliVAE(BaseVAE):
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup_steps": [Interval(Integral, 0, None, closed="left")],
+        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
         "gradient_estimator": [
             StrOptions({"reinforce", "relaxed", "straight_through"})
         ],
@@ -357,5 +358,14 @@ class BernoulliVAE(BaseVAE):
 
     def _log_likelihood(self, module, x, noise):
         if module.latent.n_components <= EXACT_MAX_COMPONENTS:
-            return exact_log_likelihood(module, x)
+            # The draws are never made: iterating them is what costs.
+            return exact_log_likelihood(module, x, budget_bytes() // 2)
         return super()._log_likelihood(module, x, noise)
+
+    def _score_plan(self, module, itemsize):
+        if module.latent.n_components > EXACT_MAX_COMPONENTS:
+            return super()._score_plan(module, itemsize)
+        # Every batch decodes all the codes, so batches are as large as the
+        # other half of the budget allows, whatever n_importance_samples is.
+        n_features = module.decoder[-1].out_features
+        return fitting(4 * itemsize * n_features, budget_bytes() // 2), 1

@@ -10,7 +10,58 @@ def training_rows(X, device):
     fast path: batches are slices of it), a :class:`Rows` for sparse input."""
     if sp.issparse(X):
         return Rows(X, device, np.float32)
+    if isinstance(X, RowSubset):
+        # Filled block by block, so that the rows are never copied whole in
+        # their own dtype (a float64 memmap would be copied to memory).
+        out = torch.empty(X.shape, dtype=torch.float32)
+        for start in range(0, X.shape[0], X.block_size):
+            block = np.asarray(X[start : start + X.block_size], dtype=np.float32)
+            out[start : start + block.shape[0]] = torch.from_numpy(block)
+        return out.to(device)
     return to_tensor(X, np.float32, device)
+
+
+class RowSubset:
+    """Rows ``index`` of a dense array, read block by block, never copied whole.
+
+    Supports what training needs of an array: ``shape``, ``dtype``, ``ndim``
+    and indexing rows with a slice or an index array.
+    """
+
+    def __init__(self, X, index, block_size):
+        self.X = X
+        self.index = index
+        self.block_size = max(1, block_size)
+        self.shape = (len(index), X.shape[1])
+        self.dtype = X.dtype
+        self.ndim = 2
+
+    def __getitem__(self, key):
+        return self.X[self.index[key]]
+
+
+def mean_variance(X, block_size):
+    """Per-column mean and variance of a dense array, ``block_size`` rows at a
+    time (Chan et al.'s pairwise update); exactly ``X.mean(0), X.var(0)`` when
+    X fits in one block."""
+    n_samples = X.shape[0]
+    if n_samples <= block_size:
+        X = np.asarray(X[:n_samples])
+        return X.mean(axis=0), X.var(axis=0)
+    mean = np.zeros(X.shape[1])
+    sum_squares = np.zeros(X.shape[1])
+    count = 0
+    for start in range(0, n_samples, block_size):
+        block = np.asarray(X[start : start + block_size], dtype=np.float64)
+        block_mean = block.mean(axis=0)
+        block_sum_squares = ((block - block_mean) ** 2).sum(axis=0)
+        n = block.shape[0]
+        delta = block_mean - mean
+        total = count + n
+        mean += delta * (n / total)
+        sum_squares += block_sum_squares + delta**2 * (count * n / total)
+        count = total
+    return mean.astype(X.dtype), (sum_squares / count).astype(X.dtype)
 
 
 def to_tensor(X, dtype, device):

@@ -4,8 +4,38 @@ They are private API, so pyproject.toml pins the scikit-learn minimum that has
 them all; if a future release moves one, only this module changes.
 """
 
+from numbers import Integral
+
+import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["Interval", "StrOptions", "_fit_context", "check_is_fitted", "validate_data"]
+
+class IntInterval(Interval):
+    """An ``Interval`` of integers that refuses booleans.
+
+    bool is an Integral, so scikit-learn's Interval(Integral, ...) takes
+    ``batch_size=True`` for 1; here it is an error.
+    """
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool | np.bool_) and super().is_satisfied_by(val)
+
+
+__all__ = [
+    "IntInterval",
+    "Interval",
+    "InvalidParameterError",
+    "StrOptions",
+    "_fit_context",
+    "check_is_fitted",
+    "validate_data",
+]

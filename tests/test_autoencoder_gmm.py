@@ -223,3 +223,35 @@ def test_partial_fit_refits_the_mixture_on_the_last_chunk(digits):
         )
     assert model.n_iter_ == 3
     assert not np.allclose(model.mixture_.means_[0], model.transform(X).mean(0))
+
+
+def test_too_few_rows_after_the_split_are_counted_and_refused_before_training(
+    digits, monkeypatch
+):
+    from skvae._core import training
+
+    trained = []
+    monkeypatch.setattr(training, "train", lambda *a, **k: trained.append(1))
+    model = AutoencoderGMM(
+        n_mixture_components=10, early_stopping=True, validation_fraction=0.5, **FAST
+    )
+    with pytest.raises(ValueError, match=r"got n_samples=7 \(early_stopping=True "
+                       r"holds out 7 of the 14 rows"):  # fmt: skip
+        model.fit(digits[0][:14])
+    assert not trained and not hasattr(model, "module_")
+
+
+def test_mixture_failure_names_our_parameters(digits, monkeypatch):
+    def fail(self, X, y=None):
+        raise ValueError("Fitting the mixture model failed ... increase reg_covar")
+
+    monkeypatch.setattr(GaussianMixture, "fit", fail)
+    with pytest.raises(ValueError, match="Increase mixture_reg_covar"):
+        AutoencoderGMM(n_mixture_components=2, **FAST).fit(digits[0][:50])
+
+
+@pytest.mark.parametrize("value", [1e300, True])
+def test_mixture_parameters_torch_cannot_hold_are_refused(digits, value):
+    key = "mixture_reg_covar" if value is not True else "n_mixture_components"
+    with pytest.raises(InvalidParameterError, match=key):
+        AutoencoderGMM(**{key: value}, **FAST).fit(digits[0][:50])

@@ -200,3 +200,76 @@ def test_sparse_input_matches_dense_and_is_densified_batch_by_batch(X, monkeypat
     widest.clear()
     np.testing.assert_allclose(sparse.transform(sp.csc_matrix(X)), dense.transform(X))
     assert max(widest) <= 1024
+
+
+SILENTLY_COERCED = {
+    "masked": (lambda X: np.ma.masked_greater(X, 0.9), "masked array with"),
+    "datetime": (lambda X: (X * 1e6).astype("datetime64[s]"), "dates"),
+    "timedelta": (lambda X: (X * 1e6).astype("timedelta64[ms]"), "time spans"),
+    "numeric strings": (lambda X: X.astype(str), "strings"),
+    "numeric strings as objects": (lambda X: X.astype(str).astype(object), "strings"),
+    "string categoricals": (
+        lambda X: pd.DataFrame(X).assign(c=pd.Categorical(["1"] * len(X))),
+        "column 'c' holds strings",
+    ),
+    "datetime column": (
+        lambda X: pd.DataFrame(X).assign(d=pd.Timestamp("2024-01-01")),
+        "column 'd' holds dates",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SILENTLY_COERCED)
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "transform", "score_samples"])
+def test_input_that_would_be_coerced_is_refused(fitted, X, name, method):
+    make_bad, message = SILENTLY_COERCED[name]
+    before = _fitted_state(fitted)
+    with pytest.raises(ValueError, match=message):
+        getattr(fitted, method)(make_bad(X))
+    assert _fitted_state(fitted) == before
+
+
+def test_masked_array_without_masked_entries_is_data(fitted, X):
+    np.testing.assert_array_equal(
+        fitted.transform(np.ma.masked_array(X)), fitted.transform(X)
+    )
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": True}, "batch_size"),
+        ({"max_iter": True}, "max_iter"),
+        ({"hidden_layer_sizes": [[8], [4]]}, "flat sequence of positive integers"),
+        ({"hidden_layer_sizes": (8, True)}, "flat sequence of positive integers"),
+        ({"min_variance": 1e39}, "min_variance"),
+        ({"min_variance": 1e-300}, "min_variance"),
+    ],
+)
+def test_parameters_that_would_be_coerced_are_refused(X, params, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianVAE(**{**FAST, **params}).fit(X)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((True,), {}, "n_samples must be a positive integer"),
+        ((2.0,), {}, "n_samples must be a positive integer"),
+        ((0,), {}, "n_samples must be a positive integer"),
+        ((10**20,), {}, "do not fit in one array"),
+        ((2,), {"noise": "False"}, "noise must be True or False"),
+    ],
+)
+def test_sample_refuses_bad_arguments(fitted, args, kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        fitted.sample(*args, **kwargs)
+
+
+def test_min_variance_applies_to_continued_training(X):
+    vae = GaussianVAE(2, **FAST).fit(X)
+    vae.set_params(min_variance=0.5, warm_start=True).fit(X)
+    assert vae.module_.likelihood.min_variance == 0.5
+    assert (vae.module_.likelihood.variance() >= 0.5).all()
+    vae.set_params(min_variance=2.0).partial_fit(X)
+    assert (vae.module_.likelihood.variance() >= 2.0).all()

@@ -34,6 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .noise import draw_blocks
+from .noise import n_draws as count_draws
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -78,9 +81,14 @@ class GaussianLatent(nn.Module):
 
     def log_posterior(self, z, posterior):
         z_mean, z_logvar = posterior
-        return -0.5 * (
-            _LOG_2PI + z_logvar + (z - z_mean) ** 2 * torch.exp(-z_logvar)
-        ).sum(-1)
+        # Far from the training data the posterior variance can underflow to 0:
+        # (z - z_mean)**2 * exp(-z_logvar) was then 0 * inf = NaN. Standardizing
+        # with a scale floored at the smallest normal number gives a finite
+        # number, or -inf, instead.
+        tiny = torch.finfo(z_logvar.dtype).tiny
+        z_logvar = z_logvar.clamp(min=2 * math.log(tiny))
+        standardized = (z - z_mean) * torch.exp(-0.5 * z_logvar)
+        return -0.5 * (_LOG_2PI + z_logvar + standardized**2).sum(-1)
 
     def log_prior(self, z):
         return -0.5 * (_LOG_2PI + z**2).sum(-1)
@@ -123,6 +131,10 @@ class DeterministicLatent(nn.Module):
         self.register_buffer("prior_means", torch.zeros(0, n_components))
         self.register_buffer("prior_scale_tril", torch.zeros(square))
         self.register_buffer("prior_inverse_scale_tril", torch.zeros(square))
+
+    @property
+    def n_mixture_components(self):
+        return self.prior_log_weights.shape[0]
 
     @torch.no_grad()
     def set_prior(self, weights, means, covariances):
@@ -243,40 +255,52 @@ def laplace_log_likelihood(model, x, noise):
     ``noise`` has shape (K, rows, n_components).
     """
     latent = model.latent
-    n_draws = noise.shape[0]
+    n_draws = count_draws(noise)
     n_prior = int(_PRIOR_SHARE * n_draws)
     n_laplace = n_draws - n_prior
-    centre, cholesky = laplace_approximation(model, x, latent.mean(model.encode(x)))
+    centre, cholesky, valid = laplace_approximation(
+        model, x, latent.mean(model.encode(x))
+    )
     scale = _triangular_inverse(cholesky).mT  # z = centre + scale @ eps
     components = latent.systematic_components(n_prior)
-    z = torch.cat(
-        [
-            centre + torch.einsum("bij,kbj->kbi", scale, noise[:n_laplace]),
-            latent.component_sample(components[:, None], noise[n_laplace:]),
-        ]
-    )  # (K, rows, n_components)
-
-    eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
-    log_laplace = torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1) - 0.5 * (
-        latent.n_components * _LOG_2PI + (eps**2).sum(-1)
-    )
-    log_components = latent.component_log_densities(z)  # (K, rows, M)
-    n_per_component = torch.bincount(components, minlength=log_components.shape[-1])
-    log_proposal = torch.logsumexp(
-        torch.cat(
+    n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
+    log_shares = torch.log(n_per_component / n_draws).to(x)
+    log_laplace_normalizer = torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(
+        -1
+    ) - 0.5 * latent.n_components * _LOG_2PI
+    parts = []  # per block of draws: log sum_k of its weights, per row
+    for start, block in draw_blocks(noise):
+        # Draws number start to stop - 1: the Laplace ones first, then the prior's.
+        stop = start + block.shape[0]
+        split = min(max(n_laplace - start, 0), block.shape[0])
+        first = max(start, n_laplace) - n_laplace
+        last = max(stop, n_laplace) - n_laplace
+        z = torch.cat(
             [
-                math.log(n_laplace / n_draws) + log_laplace[..., None],
-                torch.log(n_per_component / n_draws).to(z) + log_components,
-            ],
+                centre + torch.einsum("bij,kbj->kbi", scale, block[:split]),
+                latent.component_sample(components[first:last, None], block[split:]),
+            ]
+        )  # (draws, rows, n_components)
+        eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
+        log_laplace = log_laplace_normalizer - 0.5 * (eps**2).sum(-1)
+        log_components = latent.component_log_densities(z)  # (draws, rows, M)
+        log_proposal = torch.logsumexp(
+            torch.cat(
+                [
+                    math.log(n_laplace / n_draws) + log_laplace[..., None],
+                    log_shares + log_components,
+                ],
+                dim=-1,
+            ),
             dim=-1,
-        ),
-        dim=-1,
-    )
-    log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
-    log_weights = (
-        model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
-    )
-    return torch.logsumexp(log_weights, dim=0) - math.log(n_draws)
+        )
+        log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
+        log_weights = (
+            model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
+        )
+        parts.append(torch.logsumexp(log_weights, dim=0))
+    log_likelihood = torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws)
+    return torch.where(valid, log_likelihood, -math.inf)
 
 
 # Steps from the code toward the mode of p(z|x). The code maximises the
@@ -291,7 +315,8 @@ _STEPS_TO_MODE = 2
 def laplace_approximation(model, x, code):
     """A Gaussian approximation N(centre, P^-1) of p(z|x), from the code.
 
-    Returns the centre and the Cholesky factor C of the precision, P = C C^T.
+    Returns the centre, the Cholesky factor C of the precision, P = C C^T, and
+    which rows have one (C is the identity for the others).
     P is the Gauss-Newton curvature of -log p(x|decode(z)) at the code
     (J^T H J, J the decoder's Jacobian, H the likelihood's curvature in the
     decoder's output) plus the prior's
@@ -299,40 +324,50 @@ def laplace_approximation(model, x, code):
     Starting from the code, each step z += P^-1 grad log p(x, z) is kept only
     for the rows whose log p(x, z) it raises.
     """
-    cholesky = _precision_cholesky(model, x, code)
+    cholesky, valid = _precision_cholesky(model, x, code)
     centre, log_joint = code, _log_joint(model, x, code)
     for _ in range(_STEPS_TO_MODE):
-        gradient = torch.func.grad(lambda z: _log_joint(model, x, z).sum())(centre)
+        gradient = _log_joint_gradient(model, x, centre)
         step = torch.cholesky_solve(gradient.to(cholesky)[..., None], cholesky)
         candidate = centre + step[..., 0].to(centre)
         candidate_log_joint = _log_joint(model, x, candidate)
         better = candidate_log_joint > log_joint
         centre = torch.where(better[:, None], candidate, centre)
         log_joint = torch.where(better, candidate_log_joint, log_joint)
-    return centre, cholesky.to(code)
+    return centre, cholesky.to(code), valid
 
 
 def _log_joint(model, x, z):
     return model.likelihood.log_prob(x, model.decode(z)) + model.latent.log_prior(z)
 
 
+def _log_joint_gradient(model, x, z):
+    # Reverse mode with torch.autograd: unlike torch.func's transforms it keeps
+    # no process-global state, so scoring from several threads is safe.
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(_log_joint(model, x, z).sum(), z)
+    return gradient
+
+
 def _precision_cholesky(model, x, z):
-    """The Cholesky factor of the Laplace precision at z, in float64."""
-    out = model.decode(z)
-    jacobian = torch.func.vmap(torch.func.jacfwd(model.decode))(z)
-    # Both likelihoods treat the features as independent given z, so the
-    # Hessian of log p(x|out) in out is diagonal: its product with ones.
-    _, curvature = torch.func.jvp(
-        torch.func.grad(lambda out: model.likelihood.log_prob(x, out).sum()),
-        (out,),
-        (torch.ones_like(out),),
-    )
+    """The Cholesky factor of the Laplace precision at z, in float64, and
+    which rows have one (an extreme row can make its precision non-finite or
+    numerically indefinite; the others are unaffected)."""
+    out, jacobian = model.decode_with_jacobian(z)
+    curvature = model.likelihood.curvature(x, out)
     precision = (jacobian.mT * -curvature[:, None, :]) @ jacobian
     precision = precision + model.latent.prior_precision(z)
     # The curvature can span many orders of magnitude (a Gaussian likelihood's
     # variance floor is 1e-6): factor in float64 where the device has it.
     dtype = torch.float32 if z.device.type == "mps" else torch.float64
-    return torch.linalg.cholesky(precision.to(dtype))
+    precision = precision.to(dtype)
+    finite = torch.isfinite(precision).all(-1).all(-1)
+    eye = torch.eye(precision.shape[-1], dtype=dtype, device=precision.device)
+    precision = torch.where(finite[:, None, None], precision, eye)
+    cholesky, info = torch.linalg.cholesky_ex(precision)
+    valid = finite & (info == 0)
+    return torch.where(valid[:, None, None], cholesky, eye), valid
 
 
 def _triangular_inverse(lower):
@@ -491,25 +526,34 @@ class BernoulliLatent(nn.Module):
         return ((numbers[:, None] >> bits) & 1).to(dtype)
 
 
-def exact_log_likelihood(model, x):
+def exact_log_likelihood(model, x, max_bytes=None):
     """log p(x) per row for a model with a :class:`BernoulliLatent`, exactly.
 
     log p(x) = log sum_z p(x|z) p(z) over all 2**n_components codes z. Each
     chunk of codes is decoded once and scored against every row, which costs
     2**n_components decoder outputs per call and that many log-likelihood
-    terms per row: affordable up to about 16 bits.
+    terms per row: affordable up to about 16 bits. With ``max_bytes``, the
+    chunks of codes and of rows are sized so that a chunk's decoder
+    activations, and a (rows, codes) block of terms, each hold at most half
+    of it.
     """
     latent = model.latent
     n_codes = 2**latent.n_components
+    code_chunk, row_chunk = _CODE_CHUNK, _ROW_CHUNK
+    if max_bytes is not None:
+        itemsize = x.element_size()
+        width = sum(p.shape[0] for p in model.decoder.parameters() if p.ndim == 1)
+        code_chunk = max(1, min(n_codes, max_bytes // (4 * itemsize * width)))
+        row_chunk = max(1, max_bytes // (6 * itemsize * code_chunk))
     parts = []  # per chunk of codes: log sum_z p(x|z) over the chunk, per row
-    for start in range(0, n_codes, _CODE_CHUNK):
-        stop = min(start + _CODE_CHUNK, n_codes)
+    for start in range(0, n_codes, code_chunk):
+        stop = min(start + code_chunk, n_codes)
         out = model.decode(latent.codes(start, stop, x.dtype, x.device))
         parts.append(
             torch.cat(
                 [
                     torch.logsumexp(model.likelihood.log_prob_pairs(rows, out), 1)
-                    for rows in x.split(_ROW_CHUNK)
+                    for rows in x.split(row_chunk)
                 ]
             )
         )

@@ -55,6 +55,11 @@ class GaussianLikelihood(nn.Module):
         squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + (out**2).sum(-1)
         return -0.5 * (squared + (_LOG_2PI + 2 * torch.log(scale)).sum())
 
+    def curvature(self, x, out):
+        """Second derivative of log p(x|out) in each output (the Hessian is
+        diagonal: features are independent given out)."""
+        return (-1 / self.variance()).expand_as(out)
+
     def mean(self, out):
         return out
 
@@ -92,6 +97,11 @@ class BernoulliLikelihood(nn.Module):
     def log_prob_pairs(self, x, out):
         """log p(x_i | out_j) for every row i and decoder output j."""
         return x @ out.T - F.softplus(out).sum(-1)
+
+    def curvature(self, x, out):
+        """Second derivative of log p(x|out) in each output."""
+        probability = torch.sigmoid(out)
+        return -probability * (1 - probability)
 
     def mean(self, out):
         return torch.sigmoid(out)

@@ -10,6 +10,15 @@ ACTIVATIONS = {
     "relu": nn.ReLU,
 }
 
+# Each activation's derivative as a function of its input and its output, for
+# :func:`jacobian`.
+_DERIVATIVES = {
+    nn.Identity: lambda inputs, outputs: torch.ones_like(outputs),
+    nn.Sigmoid: lambda inputs, outputs: outputs * (1 - outputs),
+    nn.Tanh: lambda inputs, outputs: 1 - outputs**2,
+    nn.ReLU: lambda inputs, outputs: (inputs > 0).to(outputs.dtype),
+}
+
 
 def mlp(n_inputs, hidden_layer_sizes, n_outputs, activation):
     """A multilayer perceptron: Linear layers with ``activation`` between them.
@@ -50,6 +59,36 @@ class Network(nn.Module):
         return out
 
 
+def jacobian(network, z):
+    """``network(z)`` and its Jacobian in z, of shape (rows, outputs, inputs).
+
+    Forward-mode differentiation by hand, layer by layer, for the networks
+    :class:`Network` builds. torch.func's transforms would do it for any network,
+    but they share process-global state: scored from several threads at once,
+    they raised, returned wrong numbers or crashed the process.
+    """
+    out = network.linear(z)
+    tangent = network.linear.weight.expand(*z.shape[:-1], *network.linear.weight.shape)
+    if network.mlp is None:
+        return out, tangent
+    mlp_out, mlp_tangent = _mlp_jacobian(network.mlp, z)
+    return out + mlp_out, tangent + mlp_tangent
+
+
+def _mlp_jacobian(network, z):
+    out = z
+    tangent = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device).expand(
+        *z.shape, z.shape[-1]
+    )  # d out / d z, (rows, width, inputs)
+    for layer in network:
+        inputs, out = out, layer(out)
+        if isinstance(layer, nn.Linear):
+            tangent = layer.weight @ tangent
+        else:
+            tangent = _DERIVATIVES[type(layer)](inputs, out)[..., None] * tangent
+    return out, tangent
+
+
 class VAE(nn.Module):
     """Encoder -> latent family -> decoder -> likelihood, as one module.
 
@@ -73,6 +112,10 @@ class VAE(nn.Module):
 
     def decode(self, z):
         return self.decoder(z)
+
+    def decode_with_jacobian(self, z):
+        """The decoder's output and its Jacobian in z: (rows, outputs, inputs)."""
+        return jacobian(self.decoder, z)
 
     @torch.no_grad()
     def initialize(self, x_mean, x_var):

@@ -24,6 +24,9 @@ class History:
     n_epochs: int = 0
     n_steps: int = 0
     stopped_early: bool = False
+    # With validation data: the score of the weights kept (the start's
+    # included), in nats per row.
+    best_validation_score: float = None
 
 
 def beta_at(step, beta, warmup_steps):
@@ -104,6 +107,7 @@ def train(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+        history.best_validation_score = -best
     return history
 
 

@@ -1,0 +1,128 @@
+"""No crash and no silent NaN: threads, extreme rows, divergence."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+
+FAST = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=5,
+            device="cpu", random_state=0)  # fmt: skip
+ESTIMATORS = [
+    GaussianVAE(2, **FAST),
+    BernoulliVAE(3, **FAST),
+    BernoulliVAE(20, **FAST),
+    AutoencoderGMM(2, n_mixture_components=2, **FAST),
+]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.RandomState(0).uniform(size=(60, 5))
+
+
+def test_autoencoder_gmm_scores_from_many_threads_as_serially(X):
+    models = [
+        AutoencoderGMM(2, n_mixture_components=2, **{**FAST, "random_state": seed})
+        .fit(X)
+        for seed in range(2)
+    ]
+    expected = [model.score_samples(X) for model in models]
+    results, errors = {}, []
+
+    def score(i):
+        try:
+            for _ in range(5):
+                results.setdefault(i, []).append(models[i % 2].score_samples(X))
+        except BaseException as error:  # noqa: BLE001 -- reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=score, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for i, scores in results.items():
+        for score in scores:
+            np.testing.assert_array_equal(score, expected[i % 2])
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_far_from_the_data_score_finite_or_minus_inf(estimator, X, dtype):
+    model = clone(estimator).fit(X)
+    far = np.vstack([X[:3] * 500, X[:3] * 1e6, X[:3] * 1e30, X[:3]]).astype(dtype)
+    far[-1, 0] = -10_000
+    scores = model.score_samples(far)
+    assert not np.isnan(scores).any()
+    assert np.all(np.isfinite(scores) | (scores == -np.inf))
+    # The other rows of the call are scored as alone.
+    np.testing.assert_allclose(scores[:3], model.score_samples(far[:3]), rtol=1e-5)
+
+
+def test_log_posterior_is_finite_when_the_variance_underflows():
+    from skvae._core.latents import GaussianLatent
+
+    latent = GaussianLatent(2)
+    z_mean = torch.zeros(1, 2, dtype=torch.float64)
+    z_logvar = torch.full((1, 2), -2000.0, dtype=torch.float64)
+    value = latent.log_posterior(z_mean + 0.0, (z_mean, z_logvar))
+    assert torch.isfinite(value).all()
+
+
+def test_divergence_on_the_last_step_fails_the_fit_and_changes_nothing(X):
+    from tests.test_input import _fitted_state
+
+    model = GaussianVAE(2, **FAST).fit(X)
+    before = _fitted_state(model)
+    model.set_params(learning_rate=1e5, max_iter=1, batch_size=len(X))
+    with pytest.raises(ValueError, match="Training diverged"):
+        model.fit(X)
+    model.set_params(**{k: FAST.get(k, v) for k, v in GaussianVAE().get_params().items()
+                        if k != "n_components"})  # fmt: skip
+    assert _fitted_state(model) == before
+    with pytest.raises(ValueError, match="Training diverged"):
+        GaussianVAE(2, **{**FAST, "learning_rate": 1e5, "max_iter": 1,
+                          "batch_size": len(X)}).fit(X)  # fmt: skip
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_draws_are_keyed_on_values_not_bytes(estimator, X):
+    model = clone(estimator).set_params(n_importance_samples=10).fit(X)
+    X32 = X[:10].astype(np.float32)
+    # The same numbers as float32 and as float64: the same draws, so scores
+    # differ only by the rounding of float32 arithmetic.
+    np.testing.assert_allclose(
+        model.score_samples(X32), model.score_samples(X32.astype(np.float64)),
+        rtol=1e-4, atol=1e-3,
+    )  # fmt: skip
+    zeros = np.where(X[:10] > 0.5, X[:10], 0.0)
+    np.testing.assert_array_equal(
+        model.score_samples(zeros), model.score_samples(np.where(zeros, zeros, -0.0))
+    )
+
+
+def test_row_uniforms_depend_on_values():
+    from skvae._core.noise import row_uniforms
+
+    x = torch.tensor([[0.5, 0.0, -1.25], [0.1, 0.2, 0.3]])
+    same = torch.tensor([[0.5, -0.0, -1.25]], dtype=torch.float64)
+    u = row_uniforms(x, 7, 4, 3)
+    assert u.dtype == torch.float64 and u.shape == (4, 2, 3)
+    torch.testing.assert_close(u[:, :1], row_uniforms(same, 7, 4, 3), rtol=0, atol=0)
+    assert not torch.equal(u[:, 0], u[:, 1])
+    assert ((u > 0) & (u < 1)).all()
+
+
+def test_float64_results_depend_on_the_batch_only_by_rounding(X):
+    # The default network: BLAS sums in a different order for 1 row and 60.
+    model = GaussianVAE(2, max_iter=1, n_importance_samples=3, device="cpu",
+                        random_state=0).fit(X)  # fmt: skip
+    alone = np.concatenate([model.score_samples(X[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(model.score_samples(X)[:5], alone, rtol=1e-12)
+    codes = np.vstack([model.transform(X[i : i + 1]) for i in range(5)])
+    np.testing.assert_allclose(model.transform(X)[:5], codes, rtol=1e-12, atol=1e-15)
