@@ -28,6 +28,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from ._core.likelihoods import make_likelihood
 from ._core.networks import ACTIVATIONS, VAE
 from ._core.noise import row_uniforms
+from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.objectives import log_likelihood
 from ._core.training import evaluate, train
 from ._data import Rows, training_rows
@@ -521,16 +522,35 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
+        # Plain data only (numpy arrays, Python values): skops can store it, and
+        # a pickle written on a GPU machine loads on a CPU-only one.
         state = super().__getstate__()
         if "module_" in state:
-            # Pickles hold CPU tensors, so they load on machines without a GPU.
-            state = {**state, "module_": copy.deepcopy(self.module_).cpu()}
+            state = {
+                **state,
+                "module_": {
+                    "config": module_config(self.module_),
+                    "arrays": module_arrays(self.module_),
+                },
+                "device_": str(self.device_),
+                "_optimizer_state": to_numpy(self._optimizer_state),
+            }
         return state
 
     def __setstate__(self, state):
-        if "device_" in state:
-            state["device_"] = available_device(state["device_"])
-            state["module_"].to(state["device_"])
+        if "module_" in state:
+            device = available_device(torch.device(state["device_"]))
+            module = state["module_"]
+            if isinstance(module, torch.nn.Module):  # pickled by skvae 0.1.0.dev0
+                module = module.to(device)
+            else:
+                module = build_module(module["config"], module["arrays"], device)
+            state = {
+                **state,
+                "module_": module,
+                "device_": device,
+                "_optimizer_state": to_torch(state["_optimizer_state"]),
+            }
         super().__setstate__(state)
 
 

@@ -33,6 +33,11 @@ class VAE(nn.Module):
 
     def __init__(self, n_features, hidden_layer_sizes, activation, latent, likelihood):
         super().__init__()
+        # Kept so that the module can be described in plain data and rebuilt
+        # (skvae._core.state), which is how estimators pickle and save.
+        self.n_features = n_features
+        self.hidden_layer_sizes = tuple(hidden_layer_sizes)
+        self.activation = activation
         self.encoder = mlp(
             n_features, hidden_layer_sizes, latent.n_encoder_outputs, activation
         )
