@@ -33,7 +33,9 @@ from ._core.objectives import log_likelihood
 from ._core.training import evaluate, train
 from ._data import Rows, training_rows
 from ._device import available_device, resolve_device
+from ._progress import epoch_reporter
 from ._sklearn_compat import (
+    CallbackSupportMixin,
     Interval,
     StrOptions,
     _fit_context,
@@ -48,7 +50,12 @@ _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _SCORE_CHUNK = 2**16
 
 
-class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseVAE(
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Shared machinery of the skvae estimators; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -156,6 +163,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        self._start_callbacks(max_epochs=self.max_iter)
         with _restore_on_error(self):
             self._fit(X, incremental=False)
         return self
@@ -180,9 +188,16 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             The updated estimator.
         """
+        self._start_callbacks(max_epochs=1)
         with _restore_on_error(self):
             self._fit(X, incremental=True)
         return self
+
+    def _start_callbacks(self, max_epochs):
+        # Before _restore_on_error, so that a failed fit keeps the context and
+        # scikit-learn's teardown of the callbacks still runs.
+        if hasattr(self, "_init_callback_context"):
+            self._init_callback_context(max_subtasks=max_epochs)
 
     def _fit(self, X, incremental):
         first_call = not ((incremental or self.warm_start) and hasattr(self, "module_"))
@@ -236,6 +251,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             warmup_steps = min(warmup_steps, self.n_steps_ + steps // 2)
         permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
         validation = X_val is not None
+        reporter = epoch_reporter(self, X_train, max_epochs, module, device)
         history = train(
             module,
             optimizer,
@@ -251,7 +267,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             noise_generator=torch.Generator(device=device).manual_seed(int(noise_seed)),
             validation_data=training_rows(X_val, device) if validation else None,
             validation_noise=lambda x: self._score_noise(module, x, 1),
-            verbose=bool(self.verbose),
+            on_epoch_end=reporter,
         )
 
         self.module_ = module
@@ -266,6 +282,8 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             max(history.validation_scores) if validation else None
         )
         self._after_training(X_train)
+        if reporter is not None:
+            reporter.finish()
         if not incremental and not history.stopped_early:
             warnings.warn(
                 f"Maximum iterations ({self.max_iter}) reached and the optimization "
