@@ -26,7 +26,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._core.likelihoods import make_likelihood
-from ._core.networks import ACTIVATIONS, VAE
+from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import row_uniforms
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.objectives import log_likelihood
@@ -490,6 +490,50 @@ class BaseVAE(
             X = module.likelihood.sample(out, generator) if noise else (
                 module.likelihood.mean(out))  # fmt: skip
         return X.cpu().numpy().astype(np.float64)
+
+    def encoder_module(self):
+        """The encoder as a torch module whose ``forward`` is ``transform``.
+
+        ``encoder_module()(x)`` gives, for a float32 tensor ``x`` of shape
+        (n_samples, n_features), what ``transform`` gives for the same rows in
+        float32: the posterior mean (:class:`GaussianVAE`), the probability of
+        each bit (:class:`BernoulliVAE`) or the code (:class:`AutoencoderGMM`).
+        Use it to serve the model without skvae or scikit-learn, or to export
+        it with ``torch.onnx.export`` or ``torch.export.export``.
+
+        Returns
+        -------
+        encoder : torch.nn.Module
+            A copy on the CPU, in evaluation mode: changing it does not change
+            the estimator.
+
+        See Also
+        --------
+        decoder_module : The decoder, whose ``forward`` is ``inverse_transform``.
+        """
+        check_is_fitted(self)
+        return Encoder(self.module_).cpu().eval()
+
+    def decoder_module(self):
+        """The decoder as a torch module whose ``forward`` is ``inverse_transform``.
+
+        ``decoder_module()(z)`` gives, for a float32 tensor ``z`` of shape
+        (n_samples, n_components), the mean of p(x|z): the decoder's output
+        under ``likelihood='gaussian'``, its sigmoid under
+        ``likelihood='bernoulli'``.
+
+        Returns
+        -------
+        decoder : torch.nn.Module
+            A copy on the CPU, in evaluation mode: changing it does not change
+            the estimator.
+
+        See Also
+        --------
+        encoder_module : The encoder, whose ``forward`` is ``transform``.
+        """
+        check_is_fitted(self)
+        return Decoder(self.module_).cpu().eval()
 
     @property
     def _n_features_out(self):

@@ -1,4 +1,6 @@
-"""Encoder and decoder builders."""
+"""Encoder and decoder builders, and the modules that export them."""
+
+import copy
 
 import torch
 from torch import nn
@@ -57,3 +59,33 @@ class VAE(nn.Module):
     def initialize(self, x_mean, x_var):
         """Make the untrained model predict the data mean and variance."""
         self.decoder[-1].bias.copy_(self.likelihood.initialize(x_mean, x_var))
+
+
+class Encoder(nn.Module):
+    """x -> the posterior's mean, as ``transform`` computes it: a module to export.
+
+    Holds copies of the trained encoder and of the latent family, whose
+    ``mean`` says what the encoder's output means (the first half of it for a
+    Gaussian posterior, the sigmoid of logits for bits, the code itself for a
+    deterministic latent).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.network = copy.deepcopy(model.encoder)
+        self.latent = copy.deepcopy(model.latent)
+
+    def forward(self, x):
+        return self.latent.mean(self.latent.posterior(self.network(x)))
+
+
+class Decoder(nn.Module):
+    """z -> the likelihood's mean, as ``inverse_transform`` computes it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.network = copy.deepcopy(model.decoder)
+        self.likelihood = copy.deepcopy(model.likelihood)
+
+    def forward(self, z):
+        return self.likelihood.mean(self.network(z))
