@@ -28,8 +28,8 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from ._core.likelihoods import make_likelihood
 from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import row_uniforms
-from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.objectives import log_likelihood
+from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.training import evaluate, train
 from ._data import Rows, training_rows
 from ._device import available_device, resolve_device

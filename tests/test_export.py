@@ -39,7 +39,9 @@ def test_modules_compute_transform_and_inverse_transform(fitted):
         codes = encoder(torch.from_numpy(X)).numpy()
         decoded = decoder(torch.from_numpy(Z)).numpy()
     np.testing.assert_allclose(codes, Z, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(decoded, model.inverse_transform(Z), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        decoded, model.inverse_transform(Z), rtol=1e-6, atol=1e-7
+    )
     # The modules are copies: changing them leaves the estimator as it was.
     with torch.no_grad():
         for parameter in encoder.parameters():
@@ -60,7 +62,9 @@ def test_torch_export(fitted):
         dynamic_shapes=({0: BATCH},),
     )  # fmt: skip
     decoded = exported.module()(torch.from_numpy(Z)).detach().numpy()
-    np.testing.assert_allclose(decoded, model.inverse_transform(Z), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        decoded, model.inverse_transform(Z), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_onnx_export_matches_transform(fitted, tmp_path):

@@ -81,7 +81,8 @@ _LOAD_IN_A_FRESH_PROCESS = textwrap.dedent(
 
 def test_mlflow_default_format_loads_in_a_fresh_process(digits, tmp_path, monkeypatch):
     pytest.importorskip("skops")
-    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("mlflow")
+    import mlflow
     import mlflow.sklearn
 
     X = digits[0][:150]
