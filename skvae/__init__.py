@@ -3,7 +3,8 @@
 from ._autoencoder_gmm import AutoencoderGMM
 from ._bernoulli import BernoulliVAE
 from ._gaussian import GaussianVAE
+from ._persistence import load, save
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["AutoencoderGMM", "BernoulliVAE", "GaussianVAE"]
+__all__ = ["AutoencoderGMM", "BernoulliVAE", "GaussianVAE", "load", "save"]

@@ -32,14 +32,17 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from ._budget import decoder_width, fitting, rows_plan, score_plan
 from ._core.checks import check_trained
 from ._core.likelihoods import make_likelihood
-from ._core.networks import ACTIVATIONS, VAE
+from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import RowDraws, row_uniforms
 from ._core.objectives import log_likelihood
+from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.training import evaluate, train
 from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
 from ._input import check_input_kind, checked_hidden_layer_sizes
+from ._progress import epoch_reporter
 from ._sklearn_compat import (
+    CallbackSupportMixin,
     Interval,
     IntInterval,
     InvalidParameterError,
@@ -70,7 +73,12 @@ _MAX_BATCH = 1024
 _CAST_MODULES = weakref.WeakKeyDictionary()
 
 
-class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BaseVAE(
+    CallbackSupportMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    BaseEstimator,
+):
     """Shared machinery of the skvae estimators; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -197,6 +205,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        self._start_callbacks(max_epochs=self.max_iter)
         with _restore_on_error(self):
             self._fit(X, incremental=False)
         return self
@@ -221,9 +230,16 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : object
             The updated estimator.
         """
+        self._start_callbacks(max_epochs=1)
         with _restore_on_error(self):
             self._fit(X, incremental=True)
         return self
+
+    def _start_callbacks(self, max_epochs):
+        # Before _restore_on_error, so that a failed fit keeps the context and
+        # scikit-learn's teardown of the callbacks still runs.
+        if hasattr(self, "_init_callback_context"):
+            self._init_callback_context(max_subtasks=max_epochs)
 
     def _fit(self, X, incremental):
         first_call = not ((incremental or self.warm_start) and hasattr(self, "module_"))
@@ -286,6 +302,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             warmup_steps = min(warmup_steps, self.n_steps_ + steps // 2)
         permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
         validation = X_val is not None
+        reporter = epoch_reporter(self, X_train, max_epochs, module, device)
         history = train(
             module,
             optimizer,
@@ -301,7 +318,7 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             noise_generator=torch.Generator(device=device).manual_seed(int(noise_seed)),
             validation_data=training_rows(X_val, device) if validation else None,
             validation_noise=lambda x: self._score_noise(module, x, 1),
-            verbose=bool(self.verbose),
+            on_epoch_end=reporter,
         )
         training_data = training_rows(X_train[:batch_size], device)
         check_trained(module, training_data[: len(training_data)])
@@ -317,6 +334,8 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.best_validation_score_ = history.best_validation_score
         self._diagnose(X_train)
         self._after_training(X_train)
+        if reporter is not None:
+            reporter.finish()
         if not incremental and not history.stopped_early:
             _warn_at_caller(
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
@@ -600,6 +619,50 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 X[start:stop] = rows.cpu().numpy()
         return X
 
+    def encoder_module(self):
+        """The encoder as a torch module whose ``forward`` is ``transform``.
+
+        ``encoder_module()(x)`` gives, for a float32 tensor ``x`` of shape
+        (n_samples, n_features), what ``transform`` gives for the same rows in
+        float32: the posterior mean (:class:`GaussianVAE`), the probability of
+        each bit (:class:`BernoulliVAE`) or the code (:class:`AutoencoderGMM`).
+        Use it to serve the model without skvae or scikit-learn, or to export
+        it with ``torch.onnx.export`` or ``torch.export.export``.
+
+        Returns
+        -------
+        encoder : torch.nn.Module
+            A copy on the CPU, in evaluation mode: changing it does not change
+            the estimator.
+
+        See Also
+        --------
+        decoder_module : The decoder, whose ``forward`` is ``inverse_transform``.
+        """
+        check_is_fitted(self)
+        return Encoder(self.module_).cpu().eval()
+
+    def decoder_module(self):
+        """The decoder as a torch module whose ``forward`` is ``inverse_transform``.
+
+        ``decoder_module()(z)`` gives, for a float32 tensor ``z`` of shape
+        (n_samples, n_components), the mean of p(x|z): the decoder's output
+        under ``likelihood='gaussian'``, its sigmoid under
+        ``likelihood='bernoulli'``.
+
+        Returns
+        -------
+        decoder : torch.nn.Module
+            A copy on the CPU, in evaluation mode: changing it does not change
+            the estimator.
+
+        See Also
+        --------
+        encoder_module : The encoder, whose ``forward`` is ``transform``.
+        """
+        check_is_fitted(self)
+        return Decoder(self.module_).cpu().eval()
+
     @property
     def _n_features_out(self):
         return self.module_.latent.n_components
@@ -674,16 +737,35 @@ class BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
+        # Plain data only (numpy arrays, Python values): skops can store it, and
+        # a pickle written on a GPU machine loads on a CPU-only one.
         state = super().__getstate__()
         if "module_" in state:
-            # Pickles hold CPU tensors, so they load on machines without a GPU.
-            state = {**state, "module_": copy.deepcopy(self.module_).cpu()}
+            state = {
+                **state,
+                "module_": {
+                    "config": module_config(self.module_),
+                    "arrays": module_arrays(self.module_),
+                },
+                "device_": str(self.device_),
+                "_optimizer_state": to_numpy(self._optimizer_state),
+            }
         return state
 
     def __setstate__(self, state):
-        if "device_" in state:
-            state["device_"] = available_device(state["device_"])
-            state["module_"].to(state["device_"])
+        if "module_" in state:
+            device = available_device(torch.device(state["device_"]))
+            module = state["module_"]
+            if isinstance(module, torch.nn.Module):  # pickled by skvae 0.1.0.dev0
+                module = module.to(device)
+            else:
+                module = build_module(module["config"], module["arrays"], device)
+            state = {
+                **state,
+                "module_": module,
+                "device_": device,
+                "_optimizer_state": to_torch(state["_optimizer_state"]),
+            }
         super().__setstate__(state)
 
 

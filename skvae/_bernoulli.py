@@ -144,7 +144,11 @@ class BernoulliVAE(BaseVAE):
         model, bit for bit, on the same CPU.
 
     verbose : int, default=0
-        Whether to print the loss after each epoch.
+        Whether to report each epoch (epoch k of ``max_iter``, training loss,
+        validation score with ``early_stopping``, seconds) as an INFO record
+        of the logger ``"skvae"``, printed on stdout where logging is not
+        configured. 0 reports nothing. Progress bars come from
+        ``set_callbacks`` (scikit-learn 1.9 and later).
 
     Attributes
     ----------
@@ -367,5 +371,5 @@ class BernoulliVAE(BaseVAE):
             return super()._score_plan(module, itemsize)
         # Every batch decodes all the codes, so batches are as large as the
         # other half of the budget allows, whatever n_importance_samples is.
-        n_features = module.decoder[-1].out_features
+        n_features = module.decoder.linear.out_features
         return fitting(4 * itemsize * n_features, budget_bytes() // 2), 1

@@ -27,14 +27,17 @@ def fitting(bytes_each, budget=None, at_most=None):
 
 def decoder_width(module):
     """Values one decoded code holds: the widths of all decoder layers."""
-    return sum(
-        layer.out_features for layer in module.decoder if isinstance(layer, nn.Linear)
-    )
+    return _width(module.decoder)
 
 
 def encoder_width(module):
+    return _width(module.encoder)
+
+
+def _width(network):
+    """The widths of all Linear layers of a network, added up."""
     return sum(
-        layer.out_features for layer in module.encoder if isinstance(layer, nn.Linear)
+        layer.out_features for layer in network.modules() if isinstance(layer, nn.Linear)
     )
 
 
@@ -48,7 +51,7 @@ def score_plan(module, itemsize, n_draws):
     Laplace proposal, the decoder's Jacobian.
     """
     latent = module.latent
-    n_features = module.decoder[-1].out_features
+    n_features = module.decoder.linear.out_features
     width = decoder_width(module)
     n_mixture = getattr(latent, "n_mixture_components", 0)
     per_draw = itemsize * (2 * width + 3 * n_features + 4 * n_mixture) + (

@@ -107,7 +107,11 @@ class GaussianVAE(BaseVAE):
         model, bit for bit, on the same CPU.
 
     verbose : int, default=0
-        Whether to print the loss after each epoch.
+        Whether to report each epoch (epoch k of ``max_iter``, training loss,
+        validation score with ``early_stopping``, seconds) as an INFO record
+        of the logger ``"skvae"``, printed on stdout where logging is not
+        configured. 0 reports nothing. Progress bars come from
+        ``set_callbacks`` (scikit-learn 1.9 and later).
 
     Attributes
     ----------

@@ -30,7 +30,21 @@ class IntInterval(Interval):
         return not isinstance(val, bool | np.bool_) and super().is_satisfied_by(val)
 
 
+try:
+    # The callback API (set_callbacks, ProgressBar), from scikit-learn 1.9.
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # pragma: no cover - scikit-learn < 1.9
+
+    class CallbackSupportMixin:
+        """Without scikit-learn's callback API: no ``set_callbacks``.
+
+        skvae's progress then reaches users through ``verbose`` and the
+        ``"skvae"`` logger only.
+        """
+
+
 __all__ = [
+    "CallbackSupportMixin",
     "IntInterval",
     "Interval",
     "InvalidParameterError",

@@ -99,8 +99,8 @@ def test_score_is_exact_for_a_linear_gaussian_model(make_linear_gaussian):
     # The float64 model that scores float64 input.
     module = copy.deepcopy(model.module_).double()
     with torch.no_grad():
-        A = module.decoder[0].weight.numpy()
-        b = module.decoder[0].bias.numpy()
+        A = module.decoder.linear.weight.numpy()
+        b = module.decoder.linear.bias.numpy()
         variance = module.likelihood.variance().numpy()
         mean = module.latent.prior_means[0].numpy()
         scale_tril = module.latent.prior_scale_tril[0].numpy()

@@ -255,11 +255,11 @@ def test_partial_fit_runs_one_epoch_per_call(digits):
 def test_warm_start_continues_training(digits):
     X, _ = digits
     vae = GaussianVAE(2, warm_start=True, **FAST).fit(X[:100])
-    weights = vae.module_.decoder[0].weight.detach().clone()
+    weights = vae.module_.decoder.linear.weight.detach().clone()
     vae.fit(X[:100])
     assert vae.n_iter_ == 6
     assert len(vae.loss_curve_) == 6
-    assert not torch.equal(weights, vae.module_.decoder[0].weight)
+    assert not torch.equal(weights, vae.module_.decoder.linear.weight)
     vae.set_params(n_components=3)
     with pytest.raises(ValueError, match="different architecture"):
         vae.fit(X[:100])

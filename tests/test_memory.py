@@ -99,7 +99,7 @@ def test_float64_copy_is_kept_until_the_weights_change(X):
     assert not np.array_equal(model.transform(X), before)
     copy64 = model._inference_module(torch.float64)
     with torch.no_grad():
-        model.module_.decoder[0].weight.mul_(2)
+        model.module_.decoder.linear.weight.mul_(2)
     assert model._inference_module(torch.float64) is not copy64
     np.testing.assert_allclose(
         model.inverse_transform(np.ones((1, 2))),

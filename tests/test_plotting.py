@@ -274,7 +274,9 @@ def test_plot_samples_needs_a_generator(small_digits):
         plot_samples(MinMaxScaler().fit(X))
 
 
-@pytest.mark.parametrize("name", skvae.__all__)
+@pytest.mark.parametrize(
+    "name", [name for name in skvae.__all__ if isinstance(getattr(skvae, name), type)]
+)
 def test_every_estimator_can_be_drawn(name, small_digits):
     X, y = small_digits
     estimator = getattr(skvae, name)(

@@ -143,8 +143,13 @@ class DeterministicLatent(nn.Module):
         scale_tril = torch.linalg.cholesky(covariances.double())
         self.prior_log_weights = torch.log(weights).to(like)
         self.prior_means = means.to(like)
-        self.prior_scale_tril = scale_tril.to(like)
-        self.prior_inverse_scale_tril = _triangular_inverse(scale_tril).to(like)
+        # Row-major, as a model rebuilt from its arrays (pickle, skvae.load)
+        # has them: LAPACK's factors are column-major, and einsum over another
+        # layout sums in another order, which moved scores in the last bit.
+        self.prior_scale_tril = scale_tril.to(like).contiguous()
+        self.prior_inverse_scale_tril = (
+            _triangular_inverse(scale_tril).to(like).contiguous()
+        )
 
     def posterior(self, h):
         return (h,)

@@ -1,4 +1,6 @@
-"""Encoder and decoder builders."""
+"""Encoder and decoder builders, and the modules that export them."""
+
+import copy
 
 import torch
 from torch import nn
@@ -98,6 +100,11 @@ class VAE(nn.Module):
 
     def __init__(self, n_features, hidden_layer_sizes, activation, latent, likelihood):
         super().__init__()
+        # Kept so that the module can be described in plain data and rebuilt
+        # (skvae._core.state), which is how estimators pickle and save.
+        self.n_features = n_features
+        self.hidden_layer_sizes = tuple(hidden_layer_sizes)
+        self.activation = activation
         self.encoder = Network(
             n_features, hidden_layer_sizes, latent.n_encoder_outputs, activation
         )
@@ -160,3 +167,32 @@ class VAE(nn.Module):
         self.encoder.linear.weight.copy_(weight)
         self.encoder.linear.bias.copy_(bias)
         return True
+
+class Encoder(nn.Module):
+    """x -> the posterior's mean, as ``transform`` computes it: a module to export.
+
+    Holds copies of the trained encoder and of the latent family, whose
+    ``mean`` says what the encoder's output means (the first half of it for a
+    Gaussian posterior, the sigmoid of logits for bits, the code itself for a
+    deterministic latent).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.network = copy.deepcopy(model.encoder)
+        self.latent = copy.deepcopy(model.latent)
+
+    def forward(self, x):
+        return self.latent.mean(self.latent.posterior(self.network(x)))
+
+
+class Decoder(nn.Module):
+    """z -> the likelihood's mean, as ``inverse_transform`` computes it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.network = copy.deepcopy(model.decoder)
+        self.likelihood = copy.deepcopy(model.likelihood)
+
+    def forward(self, z):
+        return self.likelihood.mean(self.network(z))

@@ -52,7 +52,7 @@ def train(
     noise_generator,
     validation_data=None,
     validation_noise=None,  # a function: rows -> their noise, as in elbo()
-    verbose=False,
+    on_epoch_end=None,  # called as on_epoch_end(epoch, loss, validation_score)
 ):
     """Train ``model`` for up to ``max_epochs`` epochs over ``data``.
 
@@ -90,11 +90,9 @@ def train(
             score = _validation_score(model, validation_data, validation_noise, beta)
             history.validation_scores.append(score)
             monitored = -score
-        if verbose:
-            message = f"Epoch {epoch + 1}, loss = {loss:.6f}"
-            if validation_data is not None:
-                message += f", validation score = {-monitored:.6f}"
-            print(message)
+        if on_epoch_end is not None:
+            scores = history.validation_scores
+            on_epoch_end(epoch + 1, loss, scores[-1] if scores else None)
         if history.n_steps < warmup_steps:
             continue
         no_improvement = no_improvement + 1 if monitored > best - tol else 0

@@ -1,0 +1,119 @@
+"""A trained model as plain data (numpy arrays and Python values), and back.
+
+Estimators pickle, save and load their torch state through these functions,
+so that what is stored holds no torch object: skops and the safe format
+(``skvae.save``) can then store it, and loading it never unpickles torch
+classes. A module is described by :func:`module_config` (what to build) and
+:func:`module_arrays` (its weights and buffers), and rebuilt by
+:func:`build_module`.
+"""
+
+import inspect
+
+import numpy as np
+import torch
+
+from .latents import BernoulliLatent, DeterministicLatent, GaussianLatent
+from .likelihoods import BernoulliLikelihood, GaussianLikelihood
+from .networks import VAE
+
+LATENTS = {
+    "gaussian": GaussianLatent,
+    "bernoulli": BernoulliLatent,
+    "deterministic": DeterministicLatent,
+}
+LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
+
+
+def module_config(module):
+    """What :func:`build_module` needs to build ``module`` again: plain data."""
+    return {
+        "n_features": module.n_features,
+        "hidden_layer_sizes": list(module.hidden_layer_sizes),
+        "activation": module.activation,
+        "latent": _part_config(LATENTS, module.latent),
+        "likelihood": _part_config(LIKELIHOODS, module.likelihood),
+    }
+
+
+def module_arrays(module):
+    """The module's parameters and buffers as numpy arrays, by state-dict name."""
+    return {
+        name: tensor.detach().cpu().numpy().copy()
+        for name, tensor in module.state_dict().items()
+    }
+
+
+def build_module(config, arrays, device="cpu"):
+    """The module that :func:`module_config` and :func:`module_arrays` describe.
+
+    Building initializes weights at random before they are overwritten: torch's
+    global generator is forked so that the caller's draws are not moved.
+    """
+    n_features = config["n_features"]
+    with torch.random.fork_rng(devices=[]):
+        module = VAE(
+            n_features,
+            tuple(config["hidden_layer_sizes"]),
+            config["activation"],
+            _build_part(LATENTS, config["latent"], n_features),
+            _build_part(LIKELIHOODS, config["likelihood"], n_features),
+        )
+    tensors = {name: torch.tensor(array) for name, array in arrays.items()}
+    # Buffers whose shape is set after training (the mixture prior of a
+    # DeterministicLatent) are replaced rather than copied into.
+    for name, buffer in list(module.named_buffers()):
+        if name in tensors and tensors[name].shape != buffer.shape:
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            setattr(owner, leaf, torch.empty_like(tensors[name]))
+    module.load_state_dict(tensors, strict=True)
+    return module.to(device)
+
+
+def to_numpy(obj):
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) as an array."""
+    return map_leaves(obj, torch.Tensor, lambda t: t.detach().cpu().numpy().copy())
+
+
+def to_torch(obj):
+    """``obj`` with every numpy array in it as a CPU tensor (a copy)."""
+    return map_leaves(obj, np.ndarray, lambda a: torch.tensor(a))
+
+
+def map_leaves(obj, kind, function):
+    """``obj`` with ``function`` applied to each value of type ``kind`` in it."""
+    if isinstance(obj, kind):
+        return function(obj)
+    if isinstance(obj, dict):
+        return {key: map_leaves(value, kind, function) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(map_leaves(value, kind, function) for value in obj)
+    return obj
+
+
+def _part_config(registry, part):
+    names = [name for name, cls in registry.items() if type(part) is cls]
+    if not names:
+        raise TypeError(f"{type(part).__name__} has no name in {sorted(registry)}.")
+    # The constructor's arguments, read back from the attributes of the same
+    # name; n_features comes from the model.
+    arguments = {
+        name: getattr(part, name)
+        for name in _constructor_arguments(type(part))
+        if name != "n_features" and hasattr(part, name)
+    }
+    return {"name": names[0], **arguments}
+
+
+def _build_part(registry, config, n_features):
+    config = dict(config)
+    cls = registry[config.pop("name")]
+    if "n_features" in _constructor_arguments(cls):
+        config["n_features"] = n_features
+    return cls(**config)
+
+
+def _constructor_arguments(cls):
+    parameters = inspect.signature(cls.__init__).parameters
+    return [name for name in parameters if name != "self"]

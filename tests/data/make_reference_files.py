@@ -1,0 +1,61 @@
+"""Write the reference files that tests/test_safe_format.py loads.
+
+Run once per schema version, with the skvae that introduces it, and commit the
+output: later versions must keep loading these files and computing the same
+codes and reconstructions from them. Never rewrite the files of an earlier
+schema version.
+
+    PYTHONPATH=. python tests/data/make_reference_files.py
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+from sklearn.datasets import load_digits
+
+import skvae
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+
+HERE = Path(__file__).parent
+SCHEMA_VERSION = skvae._persistence.SCHEMA_VERSION
+SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=5,
+             device="cpu", random_state=0)  # fmt: skip
+MODELS = {
+    # Feature names, validation scores: attributes that need their own encoding.
+    "gaussian_vae": GaussianVAE(2, early_stopping=True, **SMALL),
+    "bernoulli_vae": BernoulliVAE(4, likelihood="bernoulli", **SMALL),
+    # The mixture prior: a scikit-learn estimator among the fitted attributes.
+    "autoencoder_gmm": AutoencoderGMM(2, n_mixture_components=3, **SMALL),
+}
+
+
+def reference_data():
+    """The rows the reference models are fitted on and checked with."""
+    X = load_digits().data[:300] / 16
+    return pd.DataFrame(X, columns=[f"pixel_{i}" for i in range(64)])
+
+
+def main():
+    X = reference_data()
+    expected = {}
+    for name, model in MODELS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X if name == "gaussian_vae" else X.to_numpy())
+        skvae.save(model, HERE / f"{name}_schema{SCHEMA_VERSION}.safetensors")
+        rows = X.iloc[:5] if name == "gaussian_vae" else X.to_numpy()[:5]
+        codes = model.transform(rows)
+        expected[name] = {
+            "transform": codes.tolist(),
+            "inverse_transform": model.inverse_transform(codes).tolist(),
+            "n_iter_": model.n_iter_,
+            "loss_curve_": model.loss_curve_,
+        }
+    path = HERE / f"reference_outputs_schema{SCHEMA_VERSION}.json"
+    path.write_text(json.dumps(expected, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
