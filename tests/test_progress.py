@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
 FAST = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=2,
-            device="cpu", random_state=0)  # fmt: skip
+            device="cpu", random_state=0, early_stopping=False)  # fmt: skip
 # An epoch's line: estimator, epoch k of n, loss, optional validation score, time.
 LINE = re.compile(
     r"(GaussianVAE|BernoulliVAE|AutoencoderGMM): epoch (\d+)/(\d+), "
@@ -53,7 +53,7 @@ def test_verbose_logs_each_epoch_on_the_skvae_logger(digits, caplog, Estimator):
 def test_verbose_reports_the_validation_score(digits, caplog):
     caplog.set_level(logging.INFO, logger="skvae")
     model = _fit(
-        GaussianVAE(2, verbose=1, early_stopping=True, **FAST), digits[0][:100]
+        GaussianVAE(2, verbose=1, **{**FAST, "early_stopping": True}), digits[0][:100]
     )
     scores = [r.validation_score for r in caplog.records if r.name == "skvae"]
     assert scores == model.validation_scores_

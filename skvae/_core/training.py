@@ -77,17 +77,14 @@ def train(
             model, optimizer, data, batch_size, beta, warmup_steps,
             permutation_generator, noise_generator, history,
         )  # fmt: skip
-        if not math.isfinite(loss):
-            raise ValueError(
-                f"Training diverged: the loss is {loss} at epoch {epoch + 1}. "
-                "Scale the features (for example with StandardScaler) or lower "
-                "learning_rate."
-            )
+        _check_finite("loss", loss, epoch)
         history.loss_curve.append(loss)
         history.n_epochs += 1
         monitored = loss
         if validation_data is not None:
             score = _validation_score(model, validation_data, validation_noise, beta)
+            # Restoring the best weights would hide the divergence.
+            _check_finite("validation score", score, epoch)
             history.validation_scores.append(score)
             monitored = -score
         if on_epoch_end is not None:
@@ -107,6 +104,15 @@ def train(
         model.load_state_dict(best_state)
         history.best_validation_score = -best
     return history
+
+
+def _check_finite(name, value, epoch):
+    if not math.isfinite(value):
+        raise ValueError(
+            f"Training diverged: the {name} is {value} at epoch {epoch + 1}. "
+            "Scale the features (for example with StandardScaler) or lower "
+            "learning_rate."
+        )
 
 
 def _validation_score(model, data, noise, beta):
