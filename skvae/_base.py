@@ -36,6 +36,7 @@ from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import RowDraws, row_uniforms
 from ._core.objectives import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
+from ._core.threads import fastest_thread_count, torch_threads
 from ._core.training import evaluate, train
 from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
@@ -62,6 +63,9 @@ _MIN_VALIDATION_ROWS = 5
 # principal components that start a linear-Gaussian model, instead of the
 # eigendecomposition of the full covariance.
 _MAX_EIGH_FEATURES = 1000
+# Fits shorter than this many optimizer steps train on one thread without
+# timing the alternatives: timing would cost more than it could save.
+_MIN_STEPS_TO_TIME_THREADS = 200
 # Rows that estimate the per-component diagnostics, and the activity above
 # which a component counts as used (Burda et al., 2016).
 _MAX_DIAGNOSTIC_ROWS = 10_000
@@ -299,10 +303,52 @@ class BaseVAE(
             # that the model returned is trained at the KL weight asked for.
             steps = max_epochs * -(-n_train // batch_size)
             warmup_steps = min(warmup_steps, self.n_steps_ + steps // 2)
+        reporter = epoch_reporter(self, X_train, max_epochs, module, device)
+        first_batch = training_rows(X_train[:batch_size], device)
+        first_batch = first_batch[: len(first_batch)]
+        n_threads = 1
+        if max_epochs * -(-n_train // batch_size) >= _MIN_STEPS_TO_TIME_THREADS:
+            n_threads = fastest_thread_count(
+                module, first_batch, torch.get_num_threads()
+            )
+        with torch_threads(n_threads):
+            history = self._train(
+                module, optimizer, X_train, X_val, batch_size, max_epochs, beta,
+                warmup_steps, device, reporter,
+            )  # fmt: skip
+        check_trained(module, first_batch)
+
+        self.module_ = module
+        self.device_ = device
+        self.n_threads_ = n_threads
+        self._architecture = architecture
+        self._optimizer_state = _map_tensors(optimizer.state_dict(), _to_cpu)
+        self.n_iter_ += history.n_epochs
+        self.n_steps_ = history.n_steps
+        self.loss_curve_ = self.loss_curve_ + history.loss_curve
+        self.validation_scores_ = history.validation_scores if X_val is not None else None
+        self.best_validation_score_ = history.best_validation_score
+        with torch_threads(n_threads):
+            self._diagnose(X_train, batch_size)
+            self._after_training(X_train)
+        if reporter is not None:
+            reporter.finish()
+        if not incremental and not history.stopped_early:
+            _warn_at_caller(
+                f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
+                f"reached and the {'validation objective' if X_val is not None else 'loss'} "
+                f"was still improving by more than tol={self.tol} within the last "
+                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
+                "max_iter, or loosen tol.",
+                ConvergenceWarning,
+            )
+
+    def _train(self, module, optimizer, X_train, X_val, batch_size, max_epochs,
+               beta, warmup_steps, device, reporter):  # fmt: skip
+        """The minibatch loop over X_train, validated on X_val if any."""
         permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
         validation = X_val is not None
-        reporter = epoch_reporter(self, X_train, max_epochs, module, device)
-        history = train(
+        return train(
             module,
             optimizer,
             training_rows(X_train, device),
@@ -319,31 +365,6 @@ class BaseVAE(
             validation_noise=lambda x: self._score_noise(module, x, 1),
             on_epoch_end=reporter,
         )
-        training_data = training_rows(X_train[:batch_size], device)
-        check_trained(module, training_data[: len(training_data)])
-
-        self.module_ = module
-        self.device_ = device
-        self._architecture = architecture
-        self._optimizer_state = _map_tensors(optimizer.state_dict(), _to_cpu)
-        self.n_iter_ += history.n_epochs
-        self.n_steps_ = history.n_steps
-        self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        self.validation_scores_ = history.validation_scores if validation else None
-        self.best_validation_score_ = history.best_validation_score
-        self._diagnose(X_train, batch_size)
-        self._after_training(X_train)
-        if reporter is not None:
-            reporter.finish()
-        if not incremental and not history.stopped_early:
-            _warn_at_caller(
-                f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
-                f"reached and the {'validation objective' if validation else 'loss'} "
-                f"was still improving by more than tol={self.tol} within the last "
-                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
-                "max_iter, or loosen tol.",
-                ConvergenceWarning,
-            )
 
     def _diagnose(self, X, batch_size):
         """Per-component diagnostics of the fitted posterior, so that unused
@@ -610,7 +631,7 @@ class BaseVAE(
         width = decoder_width(module) + self.n_features_in_
         block = fitting(2 * dtype.itemsize * width)
         X = np.empty((n_samples, self.n_features_in_), dtype=np.float64)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads(self._n_threads()):
             for start in range(0, n_samples, block):
                 stop = min(start + block, n_samples)
                 z = module.latent.prior_sample(stop - start, generator, dtype)
@@ -718,8 +739,14 @@ class BaseVAE(
                 _MAX_BATCH, rows_plan(module, dtype.itemsize, X.shape[1])
             )
         rows = Rows(X, self.device_, _NUMPY_DTYPES[dtype])
-        out = evaluate(lambda x: function(module, x), rows, batch_size)
+        with torch_threads(self._n_threads()):
+            out = evaluate(lambda x: function(module, x), rows, batch_size)
         return out.numpy().astype(X.dtype, copy=False)
+
+    def _n_threads(self):
+        """The thread count the last fit measured as the faster, within the
+        caller's limit (threadpoolctl, OMP_NUM_THREADS, torch.set_num_threads)."""
+        return max(1, min(getattr(self, "n_threads_", 1), torch.get_num_threads()))
 
     def _score_noise(self, module, x, n_draws):
         """Draws for scoring the rows ``x``: a function of each row and of the

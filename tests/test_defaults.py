@@ -1,0 +1,130 @@
+"""What the defaults promise: a start at probabilistic PCA, early stopping on
+held-out rows, diagnostics that make collapse visible, measured threads."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
+
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae._core import threads
+
+FAST = dict(hidden_layer_sizes=(16,), max_iter=5, n_importance_samples=10,
+            device="cpu", random_state=0)  # fmt: skip
+
+
+def test_untrained_model_is_probabilistic_pca(make_linear_gaussian):
+    # max_iter=1 and a learning rate of ~0: what is scored is the start.
+    X, _, _ = make_linear_gaussian(2000)
+    vae = GaussianVAE(2, **{**FAST, "learning_rate": 1e-12, "max_iter": 1,
+                            "early_stopping": False, "n_importance_samples": 1})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vae.fit(X[:1500])
+    # The posterior of probabilistic PCA is exact and diagonal, so even the
+    # one-draw ELBO averages to PCA's log-likelihood.
+    elbo = vae.score_samples(X[1500:])
+    pca = PCA(2).fit(X[:1500]).score(X[1500:])
+    assert abs(elbo.mean() - pca) < 3 * elbo.std() / np.sqrt(len(elbo)) + 0.02
+
+
+def test_early_stopping_is_on_by_default_and_keeps_the_best_weights(digits):
+    X, _ = digits
+    vae = GaussianVAE(4, **FAST).fit(X[:300])
+    assert vae.early_stopping_ is True
+    assert len(vae.validation_scores_) == vae.n_iter_
+    # The start competes too, so the kept score is at least every epoch's.
+    assert vae.best_validation_score_ >= max(vae.validation_scores_)
+    tiny = GaussianVAE(2, **FAST).fit(X[:20])  # 2 rows would be held out
+    assert tiny.early_stopping_ is False and tiny.validation_scores_ is None
+
+
+def test_active_units_match_the_true_latent_dimension(make_linear_gaussian):
+    X, _, _ = make_linear_gaussian(2000, n_features=6, n_latent=2)
+    vae = GaussianVAE(4, random_state=0).fit(X)
+    assert vae.n_active_components_ == 2
+    assert vae.component_activity_.shape == vae.kl_per_component_.shape == (4,)
+    active = vae.component_activity_ > 0.01
+    # Used components carry information (KL), unused ones almost none.
+    assert vae.kl_per_component_[active].min() > 0.5
+    assert vae.kl_per_component_[~active].max() < 0.05
+
+
+def test_a_very_large_beta_leaves_no_unit_active(make_linear_gaussian):
+    X, _, _ = make_linear_gaussian(1000)
+    vae = GaussianVAE(4, beta=1000.0, **{**FAST, "max_iter": 30}).fit(X)
+    assert vae.n_active_components_ == 0
+    # Started at probabilistic PCA (about 2 nats per component), pushed to ~0.
+    assert np.all(vae.kl_per_component_ < 0.2)
+
+
+@pytest.mark.parametrize("Estimator", [BernoulliVAE, AutoencoderGMM])
+def test_every_estimator_reports_its_diagnostics(Estimator, digits):
+    X, _ = digits
+    model = Estimator(4, **FAST).fit(X[:200])
+    assert model.component_activity_.shape == (4,)
+    assert 0 <= model.n_active_components_ <= 4
+    if Estimator is AutoencoderGMM:
+        assert model.kl_per_component_ is None  # no KL term in its objective
+    else:
+        assert model.kl_per_component_.shape == (4,)
+
+
+def test_convergence_warning_only_when_still_improving(digits):
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Stops early (patience 2): converged by its own criterion, no warning.
+        GaussianVAE(2, n_iter_no_change=2, tol=1e3, **{**FAST, "max_iter": 50}).fit(
+            X[:200]
+        )
+
+
+def test_fit_restores_the_callers_thread_count(digits):
+    X, _ = digits
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        model = GaussianVAE(2, **{**FAST, "max_iter": 40}).fit(X[:300])
+        assert torch.get_num_threads() == 2
+        assert model.n_threads_ in (1, 2)
+        with threadpool_limits(1):
+            # scikit-learn's convention: threadpoolctl's limit is respected.
+            assert GaussianVAE(2, **{**FAST, "max_iter": 40}).fit(X[:300]).n_threads_ == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("many_faster, expected", [(True, 4), (False, 1)])
+def test_the_faster_thread_count_is_chosen(monkeypatch, many_faster, expected):
+    # A clock that makes each step take 1 s on one thread, and 0.5 s or 2 s on
+    # four: the choice follows the measurement.
+    clock = {"now": 0.0, "n": 1}
+
+    class FakeThreads:
+        def __init__(self, n):
+            self.n = n
+
+        def __enter__(self):
+            clock["n"] = self.n
+
+        def __exit__(self, *args):
+            pass
+
+    def perf_counter():
+        # Each step reads the clock twice: half its cost after each read.
+        now = clock["now"]
+        cost = 1.0 if clock["n"] == 1 else (0.5 if many_faster else 2.0)
+        clock["now"] += cost / 2
+        return now
+
+    monkeypatch.setattr(threads, "torch_threads", FakeThreads)
+    monkeypatch.setattr(threads.time, "perf_counter", perf_counter)
+    model = GaussianVAE(2, **FAST).fit(np.random.RandomState(0).randn(50, 3))
+    x = torch.randn(8, 3)
+    assert threads.fastest_thread_count(model.module_, x, 4) == expected
+    assert threads.fastest_thread_count(model.module_, x, 1) == 1
