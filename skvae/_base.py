@@ -430,11 +430,10 @@ class BaseVAE(
         """
         if X.shape[0] < 2:
             return
-        mean, components, variances, noise_variance = _principal_components(
-            X, self.n_components, self.min_variance
+        start = _principal_components(X, self.n_components, self.min_variance)
+        module.linear_start(
+            *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
         )
-        module.linear_start(*(torch.as_tensor(a, dtype=torch.float32, device=device)
-                              for a in (mean, components, variances, noise_variance)))  # fmt: skip
 
     def _split(self, X, incremental):
         n_samples = X.shape[0]
@@ -864,6 +863,7 @@ def _principal_components(X, n_components, min_variance):
         components = eigenvectors[:, ::-1][:, :k].T
         smallest = max(eigenvalues[0], 0.0)
         total = np.clip(eigenvalues, 0.0, None).sum()
+        feature_variances = np.clip(np.diagonal(scatter) / dof, 0.0, None)
     else:
         # Many features: a randomized SVD of evenly spaced rows that fit the
         # memory budget.
@@ -876,6 +876,7 @@ def _principal_components(X, n_components, min_variance):
         variances = singular_values**2 / dof
         smallest = 0.0
         total = (centred**2).sum() / dof
+        feature_variances = (centred**2).sum(axis=0) / dof
     edge = (1 + np.sqrt(n_features / n_samples)) ** 2
     kept = k
     while True:
@@ -893,6 +894,7 @@ def _principal_components(X, n_components, min_variance):
         components[:kept].copy(),
         variances[:kept].copy(),
         np.float64(noise),
+        feature_variances,
     )
 
 

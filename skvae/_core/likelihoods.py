@@ -79,9 +79,10 @@ class GaussianLikelihood(nn.Module):
 
     @torch.no_grad()
     def set_variance(self, variance):
-        """Every feature's variance ``variance`` (at least twice the floor)."""
+        """Each feature's variance (a scalar or one per feature), at least
+        twice the floor."""
         excess = torch.clamp(variance - self.min_variance, min=self.min_variance)
-        self.log_variance.fill_(float(torch.log(excess)))
+        self.log_variance.copy_(torch.log(excess).expand_as(self.log_variance))
 
 
 class BernoulliLikelihood(nn.Module):

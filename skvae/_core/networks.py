@@ -130,7 +130,9 @@ class VAE(nn.Module):
         self.decoder.linear.bias.copy_(self.likelihood.initialize(x_mean, x_var))
 
     @torch.no_grad()
-    def linear_start(self, x_mean, components, variances, noise_variance):
+    def linear_start(
+        self, x_mean, components, variances, noise_variance, feature_variances
+    ):
         """Start the linear parts at probabilistic PCA (Tipping and Bishop, 1999).
 
         ``components`` (k, n_features) are the data's leading principal
@@ -153,16 +155,25 @@ class VAE(nn.Module):
         decoder_weight[:, :k] = components.T * loading
         self.decoder.linear.weight.copy_(decoder_weight)
         self.decoder.linear.bias.copy_(x_mean)
-        self.likelihood.set_variance(noise_variance)
-        # Posterior of z given x: mean diag(loading / variances) U^T (x - mean),
-        # variance noise_variance / variances; prior for unused components.
-        mean_weight = torch.zeros(
-            self.latent.n_components, x_mean.shape[0], dtype=x_mean.dtype
+        # One step towards factor analysis: each feature's variance is what
+        # the components leave of it. On standardized digits, whose edge
+        # pixels hardly vary, an isotropic start scored 12 nats below
+        # FactorAnalysis.
+        floor = torch.clamp(noise_variance * 1e-3, min=2 * self.likelihood.min_variance)
+        noise = torch.clamp(
+            feature_variances - (decoder_weight**2).sum(1), min=float(floor)
         )
-        mean_weight[:k] = components * (loading / variances)[:, None]
-        logvar = torch.zeros(self.latent.n_components, dtype=x_mean.dtype)
-        active = loading > 0
-        logvar[:k][active] = torch.log(noise_variance / variances[active])
+        self.likelihood.set_variance(noise)
+        # The posterior of that model: precision I + W^T Psi^-1 W, mean
+        # precision^-1 W^T Psi^-1 (x - mean); its variances on the diagonal.
+        # Components without loading keep the prior.
+        weight = decoder_weight.double()
+        precision = torch.eye(weight.shape[1], dtype=weight.dtype) + (
+            weight.T / noise.double()
+        ) @ weight
+        covariance = torch.linalg.inv(precision)
+        mean_weight = (covariance @ (weight.T / noise.double())).to(x_mean)
+        logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
         weight, bias = encoder_start(mean_weight, -mean_weight @ x_mean, logvar)
         self.encoder.linear.weight.copy_(weight)
         self.encoder.linear.bias.copy_(bias)
