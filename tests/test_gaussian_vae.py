@@ -205,7 +205,8 @@ def test_early_stopping_keeps_the_best_validation_weights(digits):
         learning_rate=0.05, max_iter=50, random_state=0,
     ).fit(X[:300])  # fmt: skip
     assert len(vae.validation_scores_) == vae.n_iter_
-    assert vae.best_validation_score_ == max(vae.validation_scores_)
+    # The start competes: at this learning rate no epoch beats it.
+    assert vae.best_validation_score_ >= max(vae.validation_scores_)
     assert vae.n_iter_ < 50
     assert vae.validation_scores_[-1] < vae.best_validation_score_
 
@@ -229,7 +230,8 @@ def test_training_loop_restores_the_best_validation_weights(digits):
     assert history.stopped_early
     with torch.no_grad():
         restored = elbo(model.eval(), x_val, noise).mean().item()
-    assert restored == pytest.approx(max(history.validation_scores), abs=1e-4)
+    assert restored == pytest.approx(history.best_validation_score, abs=1e-4)
+    assert history.best_validation_score >= max(history.validation_scores)
     assert history.validation_scores[-1] < restored
 
 
