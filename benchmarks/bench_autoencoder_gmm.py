@@ -108,9 +108,12 @@ def load(name):
     if name == "digits":
         X, y = load_digits(return_X_y=True)
         X_train, X_test, y_train, y_test = train_test_split(
-            (X / 16.0).astype(np.float32), y, test_size=0.25, stratify=y,
+            (X / 16.0).astype(np.float32),
+            y,
+            test_size=0.25,
+            stratify=y,
             random_state=0,
-        )  # fmt: skip
+        )
         return X_train, X_test, y_train, y_test
     return load_mnist(binarize=False)
 
@@ -157,9 +160,15 @@ def run(name, X_train, X_test, y_train, y_test, args):
         score_seconds = time.perf_counter() - start
         samples = model.sample(args.samples, noise=False)
         rows.append(
-            [label, *scores, reconstruction(model, X_test),
-             *judge(classifier, samples), fit_seconds, score_seconds]
-        )  # fmt: skip
+            [
+                label,
+                *scores,
+                reconstruction(model, X_test),
+                *judge(classifier, samples),
+                fit_seconds,
+                score_seconds,
+            ]
+        )
 
     autoencoder = models["AutoencoderGMM"]
     single = GaussianMixture(1, random_state=args.seed).fit(

@@ -85,8 +85,11 @@ def run(name, models):
 
 def verdict(name, rows):
     vae = rows["GaussianVAE"]["score"]
-    baselines = {k: v["score"] for k, v in rows.items() if "VAE" not in k and
-                 "Autoencoder" not in k}  # fmt: skip
+    baselines = {
+        k: v["score"]
+        for k, v in rows.items()
+        if "VAE" not in k and "Autoencoder" not in k
+    }
     best_name = max(baselines, key=baselines.get)
     linear = max(baselines["PCA"], baselines["FactorAnalysis"])
     fast = rows["GaussianVAE"]["seconds"] < 60

@@ -8,8 +8,8 @@ validation, ``fit`` / ``partial_fit``, ``transform``, ``inverse_transform``,
 """
 
 import copy
-import sys
 import math
+import sys
 import warnings
 import weakref
 from abc import abstractmethod
@@ -253,8 +253,12 @@ class BaseVAE(
         self._check_domain(X)
         hidden_layer_sizes = self._checked_hidden_layer_sizes()
         device = resolve_device(self.device)
-        architecture = (self.n_components, hidden_layer_sizes, self.activation,
-                        self.likelihood)  # fmt: skip
+        architecture = (
+            self.n_components,
+            hidden_layer_sizes,
+            self.activation,
+            self.likelihood,
+        )
         if first_call:
             self._random_state = check_random_state(self.random_state)
             self._eval_seed = int(self._random_state.randint(_MAX_SEED))
@@ -282,8 +286,12 @@ class BaseVAE(
         X_train, X_val = self._split(X, incremental)
         self._check_training_rows(X_train.shape[0], X.shape[0])
         if first_call:
-            module.initialize(*(torch.as_tensor(s, dtype=torch.float32, device=device)
-                                for s in _mean_variance(X_train)))  # fmt: skip
+            module.initialize(
+                *(
+                    torch.as_tensor(s, dtype=torch.float32, device=device)
+                    for s in _mean_variance(X_train)
+                )
+            )
             self._linear_start(module, X_train, device)
         optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
         if optimizer_state is not None:
@@ -313,9 +321,17 @@ class BaseVAE(
             )
         with torch_threads(n_threads):
             history = self._train(
-                module, optimizer, X_train, X_val, batch_size, max_epochs, beta,
-                warmup_steps, device, reporter,
-            )  # fmt: skip
+                module,
+                optimizer,
+                X_train,
+                X_val,
+                batch_size,
+                max_epochs,
+                beta,
+                warmup_steps,
+                device,
+                reporter,
+            )
         check_trained(module, first_batch)
 
         self.module_ = module
@@ -326,7 +342,9 @@ class BaseVAE(
         self.n_iter_ += history.n_epochs
         self.n_steps_ = history.n_steps
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        self.validation_scores_ = history.validation_scores if X_val is not None else None
+        self.validation_scores_ = (
+            history.validation_scores if X_val is not None else None
+        )
         self.best_validation_score_ = history.best_validation_score
         with torch_threads(n_threads):
             self._diagnose(X_train, batch_size)
@@ -334,17 +352,29 @@ class BaseVAE(
         if reporter is not None:
             reporter.finish()
         if not incremental and not history.stopped_early:
+            monitored = "loss" if X_val is None else "validation objective"
             _warn_at_caller(
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
-                f"reached and the {'validation objective' if X_val is not None else 'loss'} "
+                f"reached and the {monitored} "
                 f"was still improving by more than tol={self.tol} within the last "
                 f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
                 "max_iter, or loosen tol.",
                 ConvergenceWarning,
             )
 
-    def _train(self, module, optimizer, X_train, X_val, batch_size, max_epochs,
-               beta, warmup_steps, device, reporter):  # fmt: skip
+    def _train(
+        self,
+        module,
+        optimizer,
+        X_train,
+        X_val,
+        batch_size,
+        max_epochs,
+        beta,
+        warmup_steps,
+        device,
+        reporter,
+    ):
         """The minibatch loop over X_train, validated on X_val if any."""
         permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
         validation = X_val is not None
@@ -564,9 +594,13 @@ class BaseVAE(
 
         def scores(module, x):
             draws = RowDraws(
-                x, self._eval_seed, n_draws, module.latent.n_components,
-                module.latent.noise_from_uniform, block_size,
-            )  # fmt: skip
+                x,
+                self._eval_seed,
+                n_draws,
+                module.latent.n_components,
+                module.latent.noise_from_uniform,
+                block_size,
+            )
             return _nan_to_minus_inf(self._log_likelihood(module, x, draws))
 
         return self._map_rows(X, scores, batch_size=batch_size)
@@ -615,9 +649,7 @@ class BaseVAE(
         check_is_fitted(self)
         n_samples = _checked_n_samples(n_samples, self.n_features_in_)
         if not isinstance(noise, bool | np.bool_):
-            raise InvalidParameterError(
-                f"noise must be True or False, got {noise!r}."
-            )
+            raise InvalidParameterError(f"noise must be True or False, got {noise!r}.")
         rng = check_random_state(
             self.random_state if random_state is None else random_state
         )
@@ -635,8 +667,11 @@ class BaseVAE(
                 stop = min(start + block, n_samples)
                 z = module.latent.prior_sample(stop - start, generator, dtype)
                 out = module.decode(z)
-                rows = module.likelihood.sample(out, generator) if noise else (
-                    module.likelihood.mean(out))  # fmt: skip
+                rows = (
+                    module.likelihood.sample(out, generator)
+                    if noise
+                    else (module.likelihood.mean(out))
+                )
                 X[start:stop] = rows.cpu().numpy()
         return X
 
@@ -734,9 +769,7 @@ class BaseVAE(
         dtype = self._compute_dtype(X.dtype)
         module = self._inference_module(dtype)
         if batch_size is None:
-            batch_size = min(
-                _MAX_BATCH, rows_plan(module, dtype.itemsize, X.shape[1])
-            )
+            batch_size = min(_MAX_BATCH, rows_plan(module, dtype.itemsize, X.shape[1]))
         rows = Rows(X, self.device_, _NUMPY_DTYPES[dtype])
         with torch_threads(self._n_threads()):
             out = evaluate(lambda x: function(module, x), rows, batch_size)
@@ -800,9 +833,10 @@ def _warn_at_caller(message, category):
     """Warn with the location of the first frame outside skvae and
     scikit-learn: the user's line that called fit, not ours."""
     frame, stacklevel = sys._getframe(1), 2
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[
-        0
-    ] in ("skvae", "sklearn"):
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+        "skvae",
+        "sklearn",
+    ):
         frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(message, category, stacklevel=stacklevel)
 
@@ -924,8 +958,12 @@ def _tensors(module):
 
 
 def _same_key(a, b):
-    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(
-        ta is tb and va == vb for (ta, va), (tb, vb) in zip(a[1], b[1], strict=True)
+    return (
+        a[0] == b[0]
+        and len(a[1]) == len(b[1])
+        and all(
+            ta is tb and va == vb for (ta, va), (tb, vb) in zip(a[1], b[1], strict=True)
+        )
     )
 
 
@@ -938,8 +976,11 @@ def _nan_to_minus_inf(log_likelihood):
 
 def _dense(rows):
     """Rows of a dense or sparse array as a dense float64 array."""
-    return rows.toarray().astype(np.float64) if sp.issparse(rows) else (
-        np.asarray(rows, dtype=np.float64))  # fmt: skip
+    return (
+        rows.toarray().astype(np.float64)
+        if sp.issparse(rows)
+        else (np.asarray(rows, dtype=np.float64))
+    )
 
 
 def _mean_variance(X):

@@ -179,6 +179,27 @@ class BernoulliVAE(BaseVAE):
     best_validation_score_ : float or None
         The best of ``validation_scores_``, whose weights were kept.
 
+    early_stopping_ : bool
+        Whether the last ``fit`` held out rows to stop on (``early_stopping``
+        resolved).
+
+    component_activity_ : ndarray of shape (n_components,)
+        Activity of each latent component (Burda et al., 2016): the variance
+        over the training rows of its posterior mean. A component is used
+        when its activity exceeds 0.01.
+
+    n_active_components_ : int
+        Number of latent components whose activity exceeds 0.01: fewer than
+        ``n_components`` means some are unused (posterior collapse).
+
+    kl_per_component_ : ndarray of shape (n_components,) or None
+        KL term of each latent component averaged over the training rows, in
+        nats; None where the objective has no KL term.
+
+    n_threads_ : int
+        CPU threads the last fit trained with: one, or all it may use if they
+        measured faster (see the user guide's performance page).
+
     n_features_in_ : int
         Number of features seen during ``fit``.
 

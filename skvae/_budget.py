@@ -37,7 +37,9 @@ def encoder_width(module):
 def _width(network):
     """The widths of all Linear layers of a network, added up."""
     return sum(
-        layer.out_features for layer in network.modules() if isinstance(layer, nn.Linear)
+        layer.out_features
+        for layer in network.modules()
+        if isinstance(layer, nn.Linear)
     )
 
 
@@ -54,9 +56,10 @@ def score_plan(module, itemsize, n_draws):
     n_features = module.decoder.linear.out_features
     width = decoder_width(module)
     n_mixture = getattr(latent, "n_mixture_components", 0)
-    per_draw = itemsize * (2 * width + 3 * n_features + 4 * n_mixture) + (
-        8 * itemsize + 24
-    ) * latent.n_components
+    per_draw = (
+        itemsize * (2 * width + 3 * n_features + 4 * n_mixture)
+        + (8 * itemsize + 24) * latent.n_components
+    )
     per_row = itemsize * (
         2 * encoder_width(module) + 2 * width * (latent.n_components + 1)
     )

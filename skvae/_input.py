@@ -54,11 +54,15 @@ def _check_column(column, dtype, what, estimator_name):
         dtype = categories.dtype
     if getattr(dtype, "kind", "O") in "OSUa" and not isinstance(dtype, np.dtype):
         raise _strings_error(what, estimator_name)  # pandas' string dtypes
-    _check_dtype(np.dtype(dtype) if isinstance(dtype, np.dtype) else dtype, what,
-                 estimator_name)  # fmt: skip
+    _check_dtype(
+        np.dtype(dtype) if isinstance(dtype, np.dtype) else dtype, what, estimator_name
+    )
     if getattr(dtype, "kind", None) == "O":
-        _check_objects(np.asarray(column if categories is None else categories),
-                       what, estimator_name)  # fmt: skip
+        _check_objects(
+            np.asarray(column if categories is None else categories),
+            what,
+            estimator_name,
+        )
 
 
 def _check_dtype(dtype, what, estimator_name):

@@ -41,8 +41,12 @@ _METADATA_KEY = "skvae"
 _SKLEARN_ESTIMATORS = {"GaussianMixture": GaussianMixture}
 # Attributes that describe a fit in progress, or objects the user attached
 # (callbacks): not part of a fitted model.
-_NOT_SAVED = ("_callback_fit_ctx", "_skl_callbacks", "_skl_callbacks_to_teardown",
-              "_parent_callback_ctx")  # fmt: skip
+_NOT_SAVED = (
+    "_callback_fit_ctx",
+    "_skl_callbacks",
+    "_skl_callbacks_to_teardown",
+    "_parent_callback_ctx",
+)
 
 
 def save(estimator, path):
@@ -226,23 +230,39 @@ def _encode(value, path, arrays):
         return {"$device": str(value)}
     if isinstance(value, np.random.RandomState):
         _, keys, position, has_gauss, cached = value.get_state()
-        return {"$random_state": _encode(
-            {"keys": keys, "position": position, "has_gauss": has_gauss,
-             "cached_gaussian": cached}, path, arrays)}  # fmt: skip
+        return {
+            "$random_state": _encode(
+                {
+                    "keys": keys,
+                    "position": position,
+                    "has_gauss": has_gauss,
+                    "cached_gaussian": cached,
+                },
+                path,
+                arrays,
+            )
+        }
     if isinstance(value, tuple):
-        return {"$tuple": [_encode(v, f"{path}.{i}", arrays)
-                           for i, v in enumerate(value)]}  # fmt: skip
+        return {
+            "$tuple": [_encode(v, f"{path}.{i}", arrays) for i, v in enumerate(value)]
+        }
     if isinstance(value, list):
         return [_encode(v, f"{path}.{i}", arrays) for i, v in enumerate(value)]
     if isinstance(value, dict):
         if all(isinstance(k, str) and not k.startswith("$") for k in value):
             return {k: _encode(v, f"{path}.{k}", arrays) for k, v in value.items()}
-        return {"$dict": [[_encode(k, path, arrays), _encode(v, f"{path}.{k}", arrays)]
-                          for k, v in value.items()]}  # fmt: skip
+        return {
+            "$dict": [
+                [_encode(k, path, arrays), _encode(v, f"{path}.{k}", arrays)]
+                for k, v in value.items()
+            ]
+        }
     if isinstance(value, BaseEstimator) and type(value) in _SKLEARN_ESTIMATORS.values():
         state = {k: v for k, v in vars(value).items() if k not in _NOT_SAVED}
-        return {"$estimator": type(value).__name__,
-                "state": _encode(state, path, arrays)}  # fmt: skip
+        return {
+            "$estimator": type(value).__name__,
+            "state": _encode(state, path, arrays),
+        }
     raise TypeError(
         f"skvae.save cannot store {path} of type {type(value).__name__}; "
         "use pickle or skops for this estimator."
@@ -276,9 +296,14 @@ def _decode(value, arrays):
             state = _decode(content, arrays)
             random_state = np.random.RandomState()
             random_state.set_state(
-                ("MT19937", state["keys"], state["position"], state["has_gauss"],
-                 state["cached_gaussian"])
-            )  # fmt: skip
+                (
+                    "MT19937",
+                    state["keys"],
+                    state["position"],
+                    state["has_gauss"],
+                    state["cached_gaussian"],
+                )
+            )
             return random_state
         raise ValueError(f"Unknown tag {tag!r} in an skvae file.")
     if set(value) == {"$estimator", "state"}:

@@ -68,8 +68,13 @@ class _EpochReporter:
         arguments.append(seconds)
         # The numbers also travel as attributes of the record, for handlers
         # that collect them rather than print them.
-        extra = dict(epoch=epoch, max_epochs=self.max_epochs, loss=loss,
-                     validation_score=validation_score, seconds=seconds)  # fmt: skip
+        extra = dict(
+            epoch=epoch,
+            max_epochs=self.max_epochs,
+            loss=loss,
+            validation_score=validation_score,
+            seconds=seconds,
+        )
         with _visible(logger):
             logger.info(message, *arguments, extra=extra)
 

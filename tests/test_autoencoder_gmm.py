@@ -31,9 +31,12 @@ def test_training_reduces_reconstruction_error(digits):
 
     def reconstruction_error(max_iter):
         model = AutoencoderGMM(
-            4, likelihood="bernoulli", learning_rate=1e-2, batch_size=50,
+            4,
+            likelihood="bernoulli",
+            learning_rate=1e-2,
+            batch_size=50,
             **{**FAST, "max_iter": max_iter},
-        ).fit(X)  # fmt: skip
+        ).fit(X)
         return np.mean((model.inverse_transform(model.transform(X)) - X) ** 2), model
 
     error_1, _ = reconstruction_error(1)
@@ -93,9 +96,11 @@ def test_score_is_exact_for_a_linear_gaussian_model(make_linear_gaussian):
     # exactly, so a single importance draw gives log p(x) itself.
     X, _, _ = make_linear_gaussian(300)
     model = AutoencoderGMM(
-        2, n_mixture_components=1, n_importance_samples=1,
+        2,
+        n_mixture_components=1,
+        n_importance_samples=1,
         **{**FAST, "hidden_layer_sizes": (), "max_iter": 20},
-    ).fit(X)  # fmt: skip
+    ).fit(X)
     # The float64 model that scores float64 input.
     module = copy.deepcopy(model.module_).double()
     with torch.no_grad():
@@ -235,8 +240,11 @@ def test_too_few_rows_after_the_split_are_counted_and_refused_before_training(
     model = AutoencoderGMM(
         n_mixture_components=10, early_stopping=True, validation_fraction=0.5, **FAST
     )
-    with pytest.raises(ValueError, match=r"got n_samples=7 \(early_stopping=True "
-                       r"holds out 7 of the 14 rows"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"got n_samples=7 \(early_stopping=True "
+        r"holds out 7 of the 14 rows",
+    ):
         model.fit(digits[0][:14])
     assert not trained and not hasattr(model, "module_")
 

@@ -9,8 +9,14 @@ from sklearn.base import clone
 
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
-FAST = dict(likelihood="bernoulli", hidden_layer_sizes=(8,), max_iter=3,
-            n_importance_samples=4, device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    likelihood="bernoulli",
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    n_importance_samples=4,
+    device="cpu",
+    random_state=0,
+)
 ESTIMATORS = [
     GaussianVAE(2, **FAST),
     BernoulliVAE(2, **FAST),
@@ -47,9 +53,11 @@ def test_subset_invariance(fitted, X, method):
 def test_sample_order_invariance(fitted, X, method):
     order = np.random.RandomState(1).permutation(60)
     np.testing.assert_allclose(
-        getattr(fitted, method)(X[order]), getattr(fitted, method)(X)[order],
-        rtol=1e-7, atol=1e-9,
-    )  # fmt: skip
+        getattr(fitted, method)(X[order]),
+        getattr(fitted, method)(X)[order],
+        rtol=1e-7,
+        atol=1e-9,
+    )
 
 
 def test_pickle(fitted, X):

@@ -30,14 +30,23 @@ def fitted(binary_digits):
     """
     X, _ = binary_digits
     vae = BernoulliVAE(
-        6, likelihood="bernoulli", hidden_layer_sizes=(32,), batch_size=50,
-        learning_rate=1e-2, max_iter=40, tol=0.0, random_state=0, device="cpu",
+        6,
+        likelihood="bernoulli",
+        hidden_layer_sizes=(32,),
+        batch_size=50,
+        learning_rate=1e-2,
+        max_iter=40,
+        tol=0.0,
+        random_state=0,
+        device="cpu",
         early_stopping=False,
-    ).fit(X)  # fmt: skip
+    ).fit(X)
     vae.set_params(
-        gradient_estimator="reinforce", learning_rate=1e-3, max_iter=60,
+        gradient_estimator="reinforce",
+        learning_rate=1e-3,
+        max_iter=60,
         warm_start=True,
-    ).fit(X)  # fmt: skip
+    ).fit(X)
     return vae, torch.as_tensor(X[:64], dtype=torch.float32)
 
 
@@ -272,10 +281,16 @@ def test_each_estimator_trains(binary_digits, gradient_estimator):
     X, _ = binary_digits
     # A high learning rate: on so few steps, the default leaves the bits unused.
     vae = BernoulliVAE(
-        8, likelihood="bernoulli", gradient_estimator=gradient_estimator,
-        hidden_layer_sizes=(32,), batch_size=50, learning_rate=1e-2, max_iter=60,
-        random_state=0, device="cpu",
-    ).fit(X)  # fmt: skip
+        8,
+        likelihood="bernoulli",
+        gradient_estimator=gradient_estimator,
+        hidden_layer_sizes=(32,),
+        batch_size=50,
+        learning_rate=1e-2,
+        max_iter=60,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
     assert np.mean(vae.loss_curve_[-3:]) < vae.loss_curve_[0] - 0.5
     codes = vae.transform(X)
     assert codes.shape == (len(X), 8)

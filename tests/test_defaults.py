@@ -12,15 +12,28 @@ from threadpoolctl import threadpool_limits
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 from skvae._core import threads
 
-FAST = dict(hidden_layer_sizes=(16,), max_iter=5, n_importance_samples=10,
-            device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(16,),
+    max_iter=5,
+    n_importance_samples=10,
+    device="cpu",
+    random_state=0,
+)
 
 
 def test_untrained_model_is_probabilistic_pca(make_linear_gaussian):
     # max_iter=1 and a learning rate of ~0: what is scored is the start.
     X, _, _ = make_linear_gaussian(2000)
-    vae = GaussianVAE(2, **{**FAST, "learning_rate": 1e-12, "max_iter": 1,
-                            "early_stopping": False, "n_importance_samples": 1})  # fmt: skip
+    vae = GaussianVAE(
+        2,
+        **{
+            **FAST,
+            "learning_rate": 1e-12,
+            "max_iter": 1,
+            "early_stopping": False,
+            "n_importance_samples": 1,
+        },
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vae.fit(X[:1500])
@@ -93,7 +106,9 @@ def test_fit_restores_the_callers_thread_count(digits):
         assert model.n_threads_ in (1, 2)
         with threadpool_limits(1):
             # scikit-learn's convention: threadpoolctl's limit is respected.
-            assert GaussianVAE(2, **{**FAST, "max_iter": 40}).fit(X[:300]).n_threads_ == 1
+            assert (
+                GaussianVAE(2, **{**FAST, "max_iter": 40}).fit(X[:300]).n_threads_ == 1
+            )
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)

@@ -52,15 +52,17 @@ def test_modules_compute_transform_and_inverse_transform(fitted):
 def test_torch_export(fitted):
     model, X, Z = fitted
     exported = torch.export.export(
-        model.encoder_module(), (torch.from_numpy(X[:4]),),
+        model.encoder_module(),
+        (torch.from_numpy(X[:4]),),
         dynamic_shapes=({0: BATCH},),
-    )  # fmt: skip
+    )
     codes = exported.module()(torch.from_numpy(X)).detach().numpy()
     np.testing.assert_allclose(codes, Z, rtol=1e-6, atol=1e-7)
     exported = torch.export.export(
-        model.decoder_module(), (torch.from_numpy(Z[:4]),),
+        model.decoder_module(),
+        (torch.from_numpy(Z[:4]),),
         dynamic_shapes=({0: BATCH},),
-    )  # fmt: skip
+    )
     decoded = exported.module()(torch.from_numpy(Z)).detach().numpy()
     np.testing.assert_allclose(
         decoded, model.inverse_transform(Z), rtol=1e-6, atol=1e-7
@@ -73,10 +75,14 @@ def test_onnx_export_matches_transform(fitted, tmp_path):
     model, X, Z = fitted
     path = tmp_path / "encoder.onnx"
     torch.onnx.export(
-        model.encoder_module(), (torch.from_numpy(X[:4]),), path,
-        input_names=["X"], output_names=["Z"],
-        dynamic_shapes=({0: BATCH},), verbose=False,
-    )  # fmt: skip
+        model.encoder_module(),
+        (torch.from_numpy(X[:4]),),
+        path,
+        input_names=["X"],
+        output_names=["Z"],
+        dynamic_shapes=({0: BATCH},),
+        verbose=False,
+    )
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     (codes,) = session.run(None, {"X": X})
     np.testing.assert_allclose(codes, Z, rtol=1e-5, atol=1e-6)

@@ -69,9 +69,12 @@ def test_score_approaches_true_log_likelihood_on_linear_gaussian_data(
 def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
     X, _ = binary_digits
     vae = GaussianVAE(
-        4, likelihood="bernoulli", hidden_layer_sizes=(32,), max_iter=20,
+        4,
+        likelihood="bernoulli",
+        hidden_layer_sizes=(32,),
+        max_iter=20,
         random_state=0,
-    ).fit(X)  # fmt: skip
+    ).fit(X)
     model = vae.module_.eval()
     x = torch.as_tensor(X[:100], dtype=torch.float32)
     generator = torch.Generator().manual_seed(1)
@@ -114,8 +117,9 @@ def test_fitted_attributes(digits):
 
 def test_training_reduces_the_loss(digits):
     X, _ = digits
-    vae = GaussianVAE(4, hidden_layer_sizes=(32,), max_iter=30, random_state=0,
-                      early_stopping=False)  # fmt: skip
+    vae = GaussianVAE(
+        4, hidden_layer_sizes=(32,), max_iter=30, random_state=0, early_stopping=False
+    )
     vae.fit(X[:500])
     # The first epoch starts from probabilistic PCA, already a fair model.
     assert vae.loss_curve_[-1] < vae.loss_curve_[0] - 5
@@ -161,8 +165,9 @@ def test_beta_weights_the_kl_term(digits):
     X, _ = digits
     kls = []
     for beta in (0.1, 4.0):
-        vae = GaussianVAE(2, beta=beta, hidden_layer_sizes=(32,), max_iter=20,
-                          random_state=0).fit(X[:300])  # fmt: skip
+        vae = GaussianVAE(
+            2, beta=beta, hidden_layer_sizes=(32,), max_iter=20, random_state=0
+        ).fit(X[:300])
         with torch.no_grad():
             posterior = vae.module_.encode(
                 torch.as_tensor(X[:300], dtype=torch.float32)
@@ -201,9 +206,14 @@ def test_kl_warmup_never_outlasts_fit(digits, monkeypatch):
 def test_early_stopping_keeps_the_best_validation_weights(digits):
     X, _ = digits
     vae = GaussianVAE(
-        2, hidden_layer_sizes=(16,), early_stopping=True, n_iter_no_change=2,
-        learning_rate=0.05, max_iter=50, random_state=0,
-    ).fit(X[:300])  # fmt: skip
+        2,
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        n_iter_no_change=2,
+        learning_rate=0.05,
+        max_iter=50,
+        random_state=0,
+    ).fit(X[:300])
     assert len(vae.validation_scores_) == vae.n_iter_
     # The start competes: at this learning rate no epoch beats it.
     assert vae.best_validation_score_ >= max(vae.validation_scores_)
@@ -220,13 +230,21 @@ def test_training_loop_restores_the_best_validation_weights(digits):
     x_val = torch.as_tensor(X[200:260], dtype=torch.float32)
     noise = torch.randn(1, 60, 2, generator=torch.Generator().manual_seed(0))
     history = train(
-        model, torch.optim.Adam(model.parameters(), lr=0.05), x_train,
-        batch_size=20, max_epochs=40, beta=1.0, warmup_steps=0, start_step=0,
-        tol=0.0, n_iter_no_change=3,
+        model,
+        torch.optim.Adam(model.parameters(), lr=0.05),
+        x_train,
+        batch_size=20,
+        max_epochs=40,
+        beta=1.0,
+        warmup_steps=0,
+        start_step=0,
+        tol=0.0,
+        n_iter_no_change=3,
         permutation_generator=torch.Generator().manual_seed(0),
         noise_generator=torch.Generator().manual_seed(1),
-        validation_data=x_val, validation_noise=lambda x: noise,
-    )  # fmt: skip
+        validation_data=x_val,
+        validation_noise=lambda x: noise,
+    )
     assert history.stopped_early
     with torch.no_grad():
         restored = elbo(model.eval(), x_val, noise).mean().item()
@@ -237,9 +255,15 @@ def test_training_loop_restores_the_best_validation_weights(digits):
 
 def test_stops_when_the_training_loss_stops_improving(digits):
     X, _ = digits
-    vae = GaussianVAE(2, hidden_layer_sizes=(8,), tol=1e6, n_iter_no_change=2,
-                      max_iter=50, random_state=0,
-                      early_stopping=False).fit(X[:100])  # fmt: skip
+    vae = GaussianVAE(
+        2,
+        hidden_layer_sizes=(8,),
+        tol=1e6,
+        n_iter_no_change=2,
+        max_iter=50,
+        random_state=0,
+        early_stopping=False,
+    ).fit(X[:100])
     # With an unreachable tol no epoch counts as progress: 1 + n_iter_no_change + 1.
     assert vae.n_iter_ == 4
 
@@ -305,8 +329,14 @@ def test_gaussian_likelihood_variance_floor():
     # density stays finite.
     rng = np.random.RandomState(0)
     X = np.column_stack([rng.normal(size=200), np.full(200, 3.0)])
-    vae = GaussianVAE(1, hidden_layer_sizes=(8,), min_variance=1e-3, max_iter=20,
-                      learning_rate=0.05, random_state=0).fit(X)  # fmt: skip
+    vae = GaussianVAE(
+        1,
+        hidden_layer_sizes=(8,),
+        min_variance=1e-3,
+        max_iter=20,
+        learning_rate=0.05,
+        random_state=0,
+    ).fit(X)
     variance = vae.module_.likelihood.variance().detach().numpy()
     assert variance[1] >= 1e-3
     assert np.isfinite(vae.score(X))

@@ -9,8 +9,13 @@ import torch
 from skvae import GaussianVAE
 from skvae._data import Rows
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=3,
-            device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=2,
+    n_importance_samples=3,
+    device="cpu",
+    random_state=0,
+)
 
 
 @pytest.fixture
@@ -78,8 +83,9 @@ def test_bad_input_to_a_fitted_estimator(fitted, X, name, method):
 @pytest.mark.parametrize("method", ["transform", "score_samples", "partial_fit"])
 def test_wrong_number_of_features(fitted, X, method):
     before = _fitted_state(fitted)
-    with pytest.raises(ValueError, match="X has 4 features, but GaussianVAE is "
-                       "expecting 5 features"):  # fmt: skip
+    with pytest.raises(
+        ValueError, match="X has 4 features, but GaussianVAE is expecting 5 features"
+    ):
         getattr(fitted, method)(X[:, :4])
     assert _fitted_state(fitted) == before
 

@@ -104,7 +104,8 @@ def test_float64_copy_is_kept_until_the_weights_change(X):
     np.testing.assert_allclose(
         model.inverse_transform(np.ones((1, 2))),
         model.inverse_transform(np.ones((1, 2), dtype=np.float32)),
-        rtol=1e-4, atol=1e-6,
+        rtol=1e-4,
+        atol=1e-6,
     )
     # Not pickled, and rebuilt for the unpickled model.
     restored = pickle.loads(pickle.dumps(model))

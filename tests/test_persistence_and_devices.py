@@ -11,8 +11,7 @@ import torch
 from skvae import GaussianVAE
 from skvae._device import resolve_device
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=5,
-            random_state=0)  # fmt: skip
+FAST = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=5, random_state=0)
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"
 )

@@ -10,8 +10,14 @@ from sklearn.model_selection import GridSearchCV
 
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=2,
-            device="cpu", random_state=0, early_stopping=False)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    n_importance_samples=2,
+    device="cpu",
+    random_state=0,
+    early_stopping=False,
+)
 # An epoch's line: estimator, epoch k of n, loss, optional validation score, time.
 LINE = re.compile(
     r"(GaussianVAE|BernoulliVAE|AutoencoderGMM): epoch (\d+)/(\d+), "
@@ -109,8 +115,12 @@ def test_callbacks_see_one_task_per_epoch(digits):
     model = _fit(GaussianVAE(2, **FAST).set_callbacks(recorder), X)
     epochs = [("begin", "epoch"), ("end", "epoch")] * model.n_iter_
     assert recorder.events == [
-        "setup", ("begin", "fit"), *epochs, ("end", "fit"), "teardown"
-    ]  # fmt: skip
+        "setup",
+        ("begin", "fit"),
+        *epochs,
+        ("end", "fit"),
+        "teardown",
+    ]
     # The last epoch's model is the fitted one; the first differs from it.
     np.testing.assert_allclose(recorder.codes[-1], model.transform(X[:5]), atol=1e-6)
     assert not np.allclose(recorder.codes[0], recorder.codes[-1])

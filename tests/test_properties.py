@@ -44,8 +44,12 @@ def _finite_or_minus_inf(values):
     return not np.isnan(values).any() and not (values == np.inf).any()
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(problems())
 def test_fails_clearly_or_gives_finite_results(problem):
     estimator, X = problem

@@ -9,8 +9,13 @@ from sklearn.base import clone
 
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=5,
-            device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    n_importance_samples=5,
+    device="cpu",
+    random_state=0,
+)
 ESTIMATORS = [
     GaussianVAE(2, **FAST),
     BernoulliVAE(3, **FAST),
@@ -26,8 +31,9 @@ def X():
 
 def test_autoencoder_gmm_scores_from_many_threads_as_serially(X):
     models = [
-        AutoencoderGMM(2, n_mixture_components=2, **{**FAST, "random_state": seed})
-        .fit(X)
+        AutoencoderGMM(2, n_mixture_components=2, **{**FAST, "random_state": seed}).fit(
+            X
+        )
         for seed in range(2)
     ]
     expected = [model.score_samples(X) for model in models]
@@ -85,13 +91,25 @@ def test_divergence_on_the_last_step_fails_the_fit_and_changes_nothing(X):
     with pytest.raises(ValueError, match="Training diverged"):
         model.fit(X)
     settings = {**FAST, "early_stopping": False}
-    model.set_params(**{k: settings.get(k, v)
-                        for k, v in GaussianVAE().get_params().items()
-                        if k != "n_components"})  # fmt: skip
+    model.set_params(
+        **{
+            k: settings.get(k, v)
+            for k, v in GaussianVAE().get_params().items()
+            if k != "n_components"
+        }
+    )
     assert _fitted_state(model) == before
     with pytest.raises(ValueError, match="Training diverged"):
-        GaussianVAE(2, **{**FAST, "learning_rate": 1e20, "max_iter": 1,
-                          "batch_size": len(X), "early_stopping": False}).fit(X)  # fmt: skip
+        GaussianVAE(
+            2,
+            **{
+                **FAST,
+                "learning_rate": 1e20,
+                "max_iter": 1,
+                "batch_size": len(X),
+                "early_stopping": False,
+            },
+        ).fit(X)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
@@ -101,9 +119,11 @@ def test_draws_are_keyed_on_values_not_bytes(estimator, X):
     # The same numbers as float32 and as float64: the same draws, so scores
     # differ only by the rounding of float32 arithmetic.
     np.testing.assert_allclose(
-        model.score_samples(X32), model.score_samples(X32.astype(np.float64)),
-        rtol=1e-4, atol=1e-3,
-    )  # fmt: skip
+        model.score_samples(X32),
+        model.score_samples(X32.astype(np.float64)),
+        rtol=1e-4,
+        atol=1e-3,
+    )
     zeros = np.where(X[:10] > 0.5, X[:10], 0.0)
     np.testing.assert_array_equal(
         model.score_samples(zeros), model.score_samples(np.where(zeros, zeros, -0.0))
@@ -124,8 +144,9 @@ def test_row_uniforms_depend_on_values():
 
 def test_float64_results_depend_on_the_batch_only_by_rounding(X):
     # The default network: BLAS sums in a different order for 1 row and 60.
-    model = GaussianVAE(2, max_iter=1, n_importance_samples=3, device="cpu",
-                        random_state=0).fit(X)  # fmt: skip
+    model = GaussianVAE(
+        2, max_iter=1, n_importance_samples=3, device="cpu", random_state=0
+    ).fit(X)
     alone = np.concatenate([model.score_samples(X[i : i + 1]) for i in range(5)])
     np.testing.assert_allclose(model.score_samples(X)[:5], alone, rtol=1e-12)
     codes = np.vstack([model.transform(X[i : i + 1]) for i in range(5)])

@@ -18,8 +18,13 @@ from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 pytest.importorskip("safetensors")
 
 DATA = Path(__file__).parent / "data"
-FAST = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=5,
-            device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=2,
+    n_importance_samples=5,
+    device="cpu",
+    random_state=0,
+)
 ESTIMATORS = [
     GaussianVAE(2, early_stopping=True, **FAST),
     BernoulliVAE(4, likelihood="bernoulli", **FAST),
@@ -89,8 +94,12 @@ def test_loading_never_unpickles(digits, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("loading unpickled something")
 
-    for module, name in [(pickle, "loads"), (pickle, "load"), (pickle, "Unpickler"),
-                         (torch, "load")]:  # fmt: skip
+    for module, name in [
+        (pickle, "loads"),
+        (pickle, "load"),
+        (pickle, "Unpickler"),
+        (torch, "load"),
+    ]:
         monkeypatch.setattr(module, name, refuse)
     loaded = skvae.load(tmp_path / "model.safetensors")
     np.testing.assert_array_equal(
@@ -170,9 +179,11 @@ def test_files_written_by_schema_1_still_load(name):
     codes = model.transform(rows)
     np.testing.assert_allclose(codes, expected["transform"], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(
-        model.inverse_transform(codes), expected["inverse_transform"],
-        rtol=1e-6, atol=1e-7,
-    )  # fmt: skip
+        model.inverse_transform(codes),
+        expected["inverse_transform"],
+        rtol=1e-6,
+        atol=1e-7,
+    )
     assert model.n_iter_ == expected["n_iter_"]
     assert model.loss_curve_ == expected["loss_curve_"]
     assert np.isfinite(model.score(rows))

@@ -15,8 +15,13 @@ from sklearn.preprocessing import MinMaxScaler
 
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
-FAST = dict(hidden_layer_sizes=(8,), max_iter=2, n_importance_samples=5,
-            device="cpu", random_state=0)  # fmt: skip
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=2,
+    n_importance_samples=5,
+    device="cpu",
+    random_state=0,
+)
 ESTIMATORS = [
     GaussianVAE(2, **FAST),
     BernoulliVAE(4, likelihood="bernoulli", **FAST),
@@ -113,10 +118,18 @@ def test_mlflow_default_format_loads_in_a_fresh_process(digits, tmp_path, monkey
     }
     rows = X[:10]
     completed = subprocess.run(
-        [sys.executable, "-c", _LOAD_IN_A_FRESH_PROCESS, info.model_uri,
-         json.dumps(rows.tolist())],
-        capture_output=True, text=True, env=environment, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            _LOAD_IN_A_FRESH_PROCESS,
+            info.model_uri,
+            json.dumps(rows.tolist()),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     loaded = json.loads(completed.stdout.strip().splitlines()[-1])
     assert loaded["type"] == "GaussianVAE"

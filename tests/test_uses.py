@@ -19,7 +19,7 @@ def test_pipeline_with_a_scaler(digits):
                 "vae",
                 GaussianVAE(3, hidden_layer_sizes=(16,), max_iter=3, random_state=0),
             ),
-        ]  # fmt: skip
+        ]
     ).fit(X[:200])
     assert pipe.transform(X[:10]).shape == (10, 3)
     assert np.isfinite(pipe.score(X[200:260]))
@@ -35,11 +35,16 @@ def test_grid_search_finds_the_true_latent_size(make_linear_gaussian):
     # log-likelihood picks at least 3 and the model says it uses 3.
     X, _, _ = make_linear_gaussian(600, n_features=10, n_latent=3, noise=0.3, seed=1)
     search = GridSearchCV(
-        GaussianVAE(hidden_layer_sizes=(), learning_rate=3e-2, max_iter=40,
-                    n_importance_samples=20, random_state=0),
+        GaussianVAE(
+            hidden_layer_sizes=(),
+            learning_rate=3e-2,
+            max_iter=40,
+            n_importance_samples=20,
+            random_state=0,
+        ),
         {"n_components": [1, 2, 3, 6]},
         cv=3,
-    ).fit(X)  # fmt: skip
+    ).fit(X)
     scores = search.cv_results_["mean_test_score"]
     assert scores[1] < scores[2] - 1.0
     assert abs(scores[3] - scores[2]) < 0.05
@@ -52,10 +57,17 @@ def test_vae_features_feed_a_classifier(digits):
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     classifier = make_pipeline(
         MinMaxScaler(),
-        GaussianVAE(16, likelihood="bernoulli", hidden_layer_sizes=(64,),
-                    learning_rate=1e-2, batch_size=64, max_iter=40, random_state=0),
+        GaussianVAE(
+            16,
+            likelihood="bernoulli",
+            hidden_layer_sizes=(64,),
+            learning_rate=1e-2,
+            batch_size=64,
+            max_iter=40,
+            random_state=0,
+        ),
         LogisticRegression(max_iter=1000),
-    ).fit(X_train, y_train)  # fmt: skip
+    ).fit(X_train, y_train)
     accuracy = classifier.score(X_test, y_test)
     # Ten classes: chance is 0.1; 16 PCA components reach about 0.93.
     assert accuracy > 0.85

@@ -270,9 +270,10 @@ def laplace_log_likelihood(model, x, noise):
     components = latent.systematic_components(n_prior)
     n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
     log_shares = torch.log(n_per_component / n_draws).to(x)
-    log_laplace_normalizer = torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(
-        -1
-    ) - 0.5 * latent.n_components * _LOG_2PI
+    log_laplace_normalizer = (
+        torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1)
+        - 0.5 * latent.n_components * _LOG_2PI
+    )
     parts = []  # per block of draws: log sum_k of its weights, per row
     for start, block in draw_blocks(noise):
         # Draws number start to stop - 1: the Laplace ones first, then the prior's.

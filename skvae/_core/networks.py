@@ -168,9 +168,10 @@ class VAE(nn.Module):
         # precision^-1 W^T Psi^-1 (x - mean); its variances on the diagonal.
         # Components without loading keep the prior.
         weight = decoder_weight.double()
-        precision = torch.eye(weight.shape[1], dtype=weight.dtype) + (
-            weight.T / noise.double()
-        ) @ weight
+        precision = (
+            torch.eye(weight.shape[1], dtype=weight.dtype)
+            + (weight.T / noise.double()) @ weight
+        )
         covariance = torch.linalg.inv(precision)
         mean_weight = (covariance @ (weight.T / noise.double())).to(x_mean)
         logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
@@ -178,6 +179,7 @@ class VAE(nn.Module):
         self.encoder.linear.weight.copy_(weight)
         self.encoder.linear.bias.copy_(bias)
         return True
+
 
 class Encoder(nn.Module):
     """x -> the posterior's mean, as ``transform`` computes it: a module to export.

@@ -52,12 +52,15 @@ def row_uniforms(x, seed, n_draws, n_dims, start=0, keys=None):
     """
     if keys is None:
         keys = row_keys(x, seed)
-    counters = torch.arange(
-        start * n_dims + 1,
-        (start + n_draws) * n_dims + 1,
-        device=keys.device,
-        dtype=torch.int64,
-    ) * _MIX1
+    counters = (
+        torch.arange(
+            start * n_dims + 1,
+            (start + n_draws) * n_dims + 1,
+            device=keys.device,
+            dtype=torch.int64,
+        )
+        * _MIX1
+    )
     bits = _splitmix64(keys[None, :, None] ^ counters.reshape(n_draws, 1, n_dims))
     return (_shift_right(bits, 11).to(torch.float64) + 0.5) / _2_POW_53
 

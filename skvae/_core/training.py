@@ -74,9 +74,16 @@ def train(
     for epoch in range(max_epochs):
         model.train()
         loss = _run_epoch(
-            model, optimizer, data, batch_size, beta, warmup_steps,
-            permutation_generator, noise_generator, history,
-        )  # fmt: skip
+            model,
+            optimizer,
+            data,
+            batch_size,
+            beta,
+            warmup_steps,
+            permutation_generator,
+            noise_generator,
+            history,
+        )
         _check_finite("loss", loss, epoch)
         history.loss_curve.append(loss)
         history.n_epochs += 1
@@ -122,9 +129,16 @@ def _validation_score(model, data, noise, beta):
 
 
 def _run_epoch(
-    model, optimizer, data, batch_size, beta, warmup_steps,
-    permutation_generator, noise_generator, history,
-):  # fmt: skip
+    model,
+    optimizer,
+    data,
+    batch_size,
+    beta,
+    warmup_steps,
+    permutation_generator,
+    noise_generator,
+    history,
+):
     n_samples = len(data)
     order = torch.randperm(n_samples, generator=permutation_generator)
     total = torch.zeros((), device=noise_generator.device)

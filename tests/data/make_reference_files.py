@@ -20,8 +20,13 @@ from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 
 HERE = Path(__file__).parent
 SCHEMA_VERSION = skvae._persistence.SCHEMA_VERSION
-SMALL = dict(hidden_layer_sizes=(8,), max_iter=3, n_importance_samples=5,
-             device="cpu", random_state=0)  # fmt: skip
+SMALL = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=3,
+    n_importance_samples=5,
+    device="cpu",
+    random_state=0,
+)
 MODELS = {
     # Feature names, validation scores: attributes that need their own encoding.
     "gaussian_vae": GaussianVAE(2, early_stopping=True, **SMALL),
