@@ -126,7 +126,14 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def initialize(self, x_mean, x_var):
-        """Make the untrained model predict the data mean and variance."""
+        """Make the untrained model predict the data mean and variance.
+
+        The decoder's linear map starts at zero, as its perceptron's last layer
+        does, so that the prediction is the mean whatever the code: a random
+        map added noise that the likelihood's variances, started at the data's
+        (tiny for near-constant features), turned into losses of 50,000 nats.
+        """
+        nn.init.zeros_(self.decoder.linear.weight)
         self.decoder.linear.bias.copy_(self.likelihood.initialize(x_mean, x_var))
 
     @torch.no_grad()
