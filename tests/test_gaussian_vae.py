@@ -96,7 +96,7 @@ def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
     bounds = [mean_bound(k) for k in (1, 5, 50, 200)]
     # Increasing in K, up to the noise of the average once the bound has
     # nearly converged (the posterior is close to exact here: a gap of 0.02).
-    assert all(b <= c + 1e-3 for b, c in zip(bounds, bounds[1:]))
+    assert all(b <= c + 1e-3 for b, c in zip(bounds, bounds[1:], strict=False))
     assert bounds[0] < bounds[1] < bounds[3]
     assert bounds[-1] - bounds[0] > 0.01
 
