@@ -74,6 +74,11 @@ SAME_ATTRIBUTES = [
     "best_validation_score_",
     "n_features_in_",
     "feature_names_in_",
+    "early_stopping_",
+    "component_activity_",
+    "n_active_components_",
+    "kl_per_component_",
+    "n_threads_",
 ]
 
 
