@@ -293,7 +293,7 @@ class BaseVAE(
                 )
             )
             self._linear_start(module, X_train, device)
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.learning_rate)
+        optimizer = _adam(module.parameters(), self.learning_rate)
         if optimizer_state is not None:
             optimizer.load_state_dict(optimizer_state)
 
@@ -827,6 +827,17 @@ class BaseVAE(
                 "_optimizer_state": to_torch(state["_optimizer_state"]),
             }
         super().__setstate__(state)
+
+
+def _adam(parameters, learning_rate):
+    """Adam, fused into one kernel per step where torch has it for the device
+    (CPU from torch 2.4): the per-tensor loop cost a 784-400-20 network about
+    a fifth of each step."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(parameters, lr=learning_rate)
 
 
 def _warn_at_caller(message, category):
