@@ -8,7 +8,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from ._base import _MAX_SEED, BaseVAE
-from ._core.latents import DeterministicLatent, laplace_log_likelihood
+from ._core.latents import laplace_log_likelihood
 from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 
@@ -268,6 +268,8 @@ class AutoencoderGMM(BaseVAE):
     (2, 64)
     """
 
+    _latent_family = "deterministic"
+
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "n_mixture_components": [IntInterval(1, None, closed="left")],
@@ -322,9 +324,6 @@ class AutoencoderGMM(BaseVAE):
         self.n_mixture_components = n_mixture_components
         self.mixture_covariance_type = mixture_covariance_type
         self.mixture_reg_covar = mixture_reg_covar
-
-    def _make_latent(self):
-        return DeterministicLatent(self.n_components)
 
     def _kl_schedule(self):
         return 0.0, 0

@@ -1,7 +1,7 @@
 """The estimator that every skvae model shares.
 
-A concrete estimator supplies its latent family (``_make_latent``) and its
-docstring; everything a scikit-learn user touches lives here: parameters,
+A concrete estimator names its latent family (``_latent_family``) and supplies
+its docstring; everything a scikit-learn user touches lives here: parameters,
 validation, ``fit`` / ``partial_fit``, ``transform``, ``inverse_transform``,
 ``sample``, ``score``, tags and pickling. The torch work is delegated to
 ``skvae._core``.
@@ -31,7 +31,8 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._budget import decoder_width, fitting, rows_plan, score_plan
 from ._core.checks import check_trained
-from ._core.likelihoods import make_likelihood
+from ._core.latents import LATENTS
+from ._core.likelihoods import LIKELIHOODS, make_likelihood
 from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import RowDraws, row_uniforms
 from ._core.objectives import log_likelihood
@@ -88,7 +89,9 @@ class BaseVAE(
         "n_components": [IntInterval(1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        # A live view of the table, not a copy: a likelihood registered after
+        # import is accepted too.
+        "likelihood": [StrOptions(LIKELIHOODS.keys())],
         # Within what float32 holds, with room: the variance is computed in
         # float32 during training.
         "min_variance": [Interval(Real, 1e-30, 1e30, closed="both")],
@@ -151,26 +154,12 @@ class BaseVAE(
 
     # --- What a concrete estimator provides ------------------------------------
 
-    @abstractmethod
-    def _make_latent(self):
-        """The latent family (a module of ``skvae._core.latents``)."""
+    # The name of its latent family in skvae._core.latents.LATENTS.
+    _latent_family = None
 
     def _kl_schedule(self):
         """``(beta, kl_warmup_steps)``: the KL weight and its warm-up."""
         return self.beta, self.kl_warmup_steps
-
-    def _configure_latent(self, latent):
-        """Give the latent family the parameters that may change between fits.
-
-        Called before each training run, new or continued, so that
-        ``warm_start`` and ``partial_fit`` train with the current parameters.
-        """
-
-    def _configure_likelihood(self, likelihood):
-        """Give the likelihood the parameters that may change between fits:
-        ``min_variance``, so that warm_start and partial_fit apply it."""
-        if hasattr(likelihood, "min_variance"):
-            likelihood.min_variance = self.min_variance
 
     def _check_training_rows(self, n_train, n_samples):
         """Refuse, before training, too few rows to train on."""
@@ -250,7 +239,7 @@ class BaseVAE(
         X = validate_data(
             self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=first_call
         )
-        self._check_domain(X)
+        self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
         hidden_layer_sizes = self._checked_hidden_layer_sizes()
         device = resolve_device(self.device)
         architecture = (
@@ -280,8 +269,11 @@ class BaseVAE(
             module = copy.deepcopy(self.module_)
             optimizer_state = copy.deepcopy(self._optimizer_state)
         module.to(device)
-        self._configure_latent(module.latent)
-        self._configure_likelihood(module.likelihood)
+        # The parameters that may change between fits reach the parts by name,
+        # so that warm_start and partial_fit train with the current values.
+        parameters = self.get_params(deep=False)
+        module.latent.configure(parameters)
+        module.likelihood.configure(parameters)
 
         X_train, X_val = self._split(X, incremental)
         self._check_training_rows(X_train.shape[0], X.shape[0])
@@ -436,16 +428,16 @@ class BaseVAE(
     def _build_module(self, hidden_layer_sizes):
         # Seed torch's global generator only inside this block, so that the
         # weights depend on random_state alone and the caller's RNG is untouched.
+        parameters = self.get_params(deep=False)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self._random_state.randint(_MAX_SEED)))
+            latent = LATENTS.lookup(self._latent_family)
             return VAE(
                 self.n_features_in_,
                 hidden_layer_sizes,
                 self.activation,
-                self._make_latent(),
-                make_likelihood(
-                    self.likelihood, self.n_features_in_, self.min_variance
-                ),
+                latent(self.n_components, **latent.own_parameters(parameters)),
+                make_likelihood(self.likelihood, self.n_features_in_, parameters),
             )
 
     def _linear_start(self, module, X, device):
@@ -456,11 +448,14 @@ class BaseVAE(
         parts start at zero), so that training starts from PCA's likelihood
         rather than from noise: on the density panel this lifted held-out
         scores by ... nats (``benchmarks/bench_density_panel.py``). Families or
-        likelihoods that are not linear-Gaussian keep their start.
+        likelihoods that are not linear-Gaussian keep their start, and the
+        components are not computed for them.
         """
-        if X.shape[0] < 2:
+        if X.shape[0] < 2 or not module.supports_linear_start():
             return
-        start = _principal_components(X, self.n_components, self.min_variance)
+        start = _principal_components(
+            X, self.n_components, module.likelihood.min_variance
+        )
         module.linear_start(
             *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
         )
@@ -497,23 +492,15 @@ class BaseVAE(
             f"activation={activation!r}, likelihood={likelihood!r}"
         )
 
-    def _check_domain(self, X):
-        """The Bernoulli likelihood is defined for X in [0, 1] only."""
-        if self.likelihood != "bernoulli":
-            return
-        values = X.data if sp.issparse(X) else X
-        if not values.size:
-            return
-        low, high = values.min(), values.max()
-        if low < 0 or high > 1:
-            problem = "Negative values" if low < 0 else "Values greater than 1"
-            raise ValueError(
-                f"{problem} in data passed to {type(self).__name__}: "
-                "likelihood='bernoulli' needs every value of X in [0, 1], but X "
-                f"has values in [{low:g}, {high:g}]. Scale X into [0, 1] (for "
-                "example with sklearn.preprocessing.MinMaxScaler), or use "
-                "likelihood='gaussian'."
-            )
+    def _check_domain(self, X, likelihood):
+        """``likelihood``'s check of the values of X (a sparse matrix's stored
+        values, and a zero for its implicit entries)."""
+        values = [X]
+        if sp.issparse(X):
+            values = [X.data]
+            if X.nnz < X.shape[0] * X.shape[1]:
+                values.append(np.zeros(1, dtype=X.dtype))
+        likelihood.check_domain(values, type(self).__name__)
 
     # --- Using a fitted model ----------------------------------------------------
 
@@ -586,7 +573,7 @@ class BaseVAE(
             Per-row log-likelihood estimates, in the dtype of X.
         """
         X = self._validate_fitted(X)
-        self._check_domain(X)
+        self._check_domain(X, self.module_.likelihood)
         n_draws = self.n_importance_samples
         dtype = self._compute_dtype(X.dtype)
         module = self._inference_module(dtype)
@@ -792,7 +779,9 @@ class BaseVAE(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.input_tags.positive_only = self.likelihood == "bernoulli"
+        likelihood = LIKELIHOODS.get(self.likelihood)
+        if likelihood is not None:  # else fit says what is wrong
+            likelihood.update_tags(tags)
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -4,7 +4,7 @@ from numbers import Real
 
 from ._base import BaseVAE
 from ._budget import budget_bytes, fitting
-from ._core.latents import BernoulliLatent, exact_log_likelihood
+from ._core.latents import exact_log_likelihood
 from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 # Largest code whose log-likelihood score_samples computes exactly, by summing
@@ -292,6 +292,8 @@ class BernoulliVAE(BaseVAE):
     (2, 64)
     """
 
+    _latent_family = "bernoulli"
+
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -373,13 +375,6 @@ class BernoulliVAE(BaseVAE):
             Per-row log-likelihoods (or estimates), in the dtype of X.
         """
         return super().score_samples(X)
-
-    def _make_latent(self):
-        return BernoulliLatent(self.n_components)
-
-    def _configure_latent(self, latent):
-        latent.gradient_estimator = self.gradient_estimator
-        latent.temperature = self.temperature
 
     def _log_likelihood(self, module, x, noise):
         if module.latent.n_components <= EXACT_MAX_COMPONENTS:

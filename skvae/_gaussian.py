@@ -3,7 +3,6 @@
 from numbers import Real
 
 from ._base import BaseVAE
-from ._core.latents import GaussianLatent
 from ._sklearn_compat import Interval, IntInterval
 
 
@@ -214,6 +213,8 @@ class GaussianVAE(BaseVAE):
     (3, 4)
     """
 
+    _latent_family = "gaussian"
+
     _parameter_constraints: dict = {
         **BaseVAE._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
@@ -264,6 +265,3 @@ class GaussianVAE(BaseVAE):
         )
         self.beta = beta
         self.kl_warmup_steps = kl_warmup_steps
-
-    def _make_latent(self):
-        return GaussianLatent(self.n_components)

@@ -5,30 +5,12 @@ it as a function of *noise* drawn separately. Keeping the noise separate lets
 the caller make a row's draws from that row alone, so that a row's score never
 depends on the other rows of the call.
 
-Every family offers::
-
-    n_encoder_outputs              width of the encoder's last layer
-    posterior(h)                   encoder output -> posterior parameters (a tuple)
-    mean(posterior)                what ``transform`` returns
-    noise(n, generator, dtype)     (n, n_components) base noise, for training
-    noise_from_uniform(u)          the same base noise made from uniforms in (0, 1),
-                                   for scoring (see ``noise.row_uniforms``)
-    sample(posterior, noise)       z; noise may carry leading sample dimensions
-    training_sample(posterior, generator)
-                                   z for one training step, and the extra state a
-                                   score-function estimator needs (None if not)
-    score_function_loss(reconstruction, state)
-                                   only where that state is not None: the loss
-                                   term through which the encoder learns
-    log_posterior(z, posterior)    log q(z|x), summed over components
-    log_prior(z)                   log p(z), summed over components
-    kl(posterior)                  KL(q(z|x) || p(z)) per row, in closed form
-    kl_per_component(posterior)    the same per row and component (None for a
-                                   family without a KL term)
-    prior_sample(n, generator, dtype)
+A family is one class, a subclass of :class:`LatentFamily` registered in
+:data:`LATENTS` under its ``name``; an estimator names the family it uses.
 """
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -36,19 +18,122 @@ from torch import nn
 
 from .noise import draw_blocks
 from .noise import n_draws as count_draws
+from .registry import Configurable, Registry
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-class GaussianLatent(nn.Module):
+class LatentFamily(Configurable, nn.Module, ABC):
+    """The interface of a latent family; subclass it to add one.
+
+    ``posterior`` is a tuple of tensors, the posterior's parameters for each
+    row; ``noise`` the base noise a draw is made from, of shape
+    (..., n_components) with optional leading draw dimensions. Log-densities
+    are summed over components: one value per row (and draw).
+
+    A subclass sets the class attributes below, implements the abstract
+    methods (and the optional ones its attributes promise), and is registered
+    with ``LATENTS.register``. Its constructor takes ``n_components`` and then
+    one keyword argument per name in ``hyperparameters`` (see
+    :class:`~skvae._core.registry.Configurable`).
+
+    Attributes
+    ----------
+    name : str
+        The name a saved model records for the family.
+    hyperparameters : tuple of str
+        Estimator parameters it reads, by name (BernoulliVAE's
+        ``gradient_estimator``, for example).
+    n_components : int
+        Dimension of z.
+    n_encoder_outputs : int
+        Width of the encoder's last layer.
+    supports_linear_start : bool
+        Whether a linear encoder can give the posterior of probabilistic PCA
+        (:meth:`linear_encoder_start`), so that the model may start there.
+    """
+
+    name = None
+    supports_linear_start = False
+
+    def __init__(self, n_components):
+        super().__init__()
+        self.n_components = n_components
+
+    @abstractmethod
+    def posterior(self, h):
+        """The encoder's output -> the posterior's parameters (a tuple)."""
+
+    @abstractmethod
+    def mean(self, posterior):
+        """What ``transform`` returns."""
+
+    @abstractmethod
+    def noise(self, n, generator, dtype=torch.float32):
+        """(n, n_components) base noise, for training and for the prior."""
+
+    @abstractmethod
+    def noise_from_uniform(self, u):
+        """The same base noise made from uniforms in (0, 1), for scoring (see
+        ``noise.row_uniforms``)."""
+
+    @abstractmethod
+    def sample(self, posterior, noise):
+        """z from the posterior and base noise."""
+
+    @abstractmethod
+    def training_sample(self, posterior, generator):
+        """z for one training step, and the extra state that a score-function
+        estimator needs (None if not)."""
+
+    def score_function_loss(self, reconstruction, state):
+        """Only where ``training_sample`` returns a state: the loss term
+        through which the encoder learns."""
+        raise NotImplementedError(f"{type(self).__name__} has no score function.")
+
+    def log_posterior(self, z, posterior):
+        """log q(z|x); needed by the importance-weighted bound."""
+        raise NotImplementedError(f"{type(self).__name__} has no posterior density.")
+
+    @abstractmethod
+    def log_prior(self, z):
+        """log p(z)."""
+
+    @abstractmethod
+    def kl(self, posterior):
+        """KL(q(z|x) || p(z)) per row, in closed form."""
+
+    @abstractmethod
+    def kl_per_component(self, posterior):
+        """The same per row and component; None for a family without a KL
+        term."""
+
+    @abstractmethod
+    def prior_sample(self, n, generator, dtype=torch.float32):
+        """n draws of z from the prior."""
+
+    def linear_encoder_start(self, mean_weight, mean_bias, logvar):
+        """Encoder weight and bias whose posterior has the given linear mean
+        and constant log-variance; where ``supports_linear_start`` is true."""
+        raise NotImplementedError(f"{type(self).__name__} has no linear start.")
+
+
+# The registered latent families, by name.
+LATENTS = Registry("latent family", LatentFamily)
+
+
+@LATENTS.register
+class GaussianLatent(LatentFamily):
     """Prior N(0, I); posterior N(z_mean, diag(exp(z_logvar))).
 
     Trained with the reparameterization trick z = z_mean + exp(z_logvar / 2) * eps.
     """
 
+    name = "gaussian"
+    supports_linear_start = True
+
     def __init__(self, n_components):
-        super().__init__()
-        self.n_components = n_components
+        super().__init__(n_components)
         self.n_encoder_outputs = 2 * n_components
 
     def posterior(self, h):
@@ -104,13 +189,12 @@ class GaussianLatent(nn.Module):
         return self.noise(n, generator, dtype)
 
     def linear_encoder_start(self, mean_weight, mean_bias, logvar):
-        """Encoder weight and bias whose posterior has the given linear mean
-        and constant log-variance (see ``VAE.linear_start``)."""
         weight = torch.cat([mean_weight, torch.zeros_like(mean_weight)])
         return weight, torch.cat([mean_bias, logvar])
 
 
-class DeterministicLatent(nn.Module):
+@LATENTS.register
+class DeterministicLatent(LatentFamily):
     """A deterministic code z = encoder(x) under a Gaussian-mixture prior.
 
     Training sees the code itself: no noise and no KL term, so the objective is
@@ -121,9 +205,11 @@ class DeterministicLatent(nn.Module):
     ``log_posterior``: :func:`laplace_log_likelihood` estimates log p(x).
     """
 
+    name = "deterministic"
+    supports_linear_start = True
+
     def __init__(self, n_components):
-        super().__init__()
-        self.n_components = n_components
+        super().__init__(n_components)
         self.n_encoder_outputs = n_components
         # Empty until set_prior.
         square = (0, n_components, n_components)
@@ -394,7 +480,8 @@ _CODE_CHUNK = 4096
 _ROW_CHUNK = 1024
 
 
-class BernoulliLatent(nn.Module):
+@LATENTS.register
+class BernoulliLatent(LatentFamily):
     """Prior Bernoulli(1/2) per bit; posterior Bernoulli(sigmoid(logits)) per bit.
 
     A bit is not a differentiable function of the encoder's output, so
@@ -420,9 +507,11 @@ class BernoulliLatent(nn.Module):
     In every case the KL term is that of the discrete posterior, in closed form.
     """
 
+    name = "bernoulli"
+    hyperparameters = ("gradient_estimator", "temperature")
+
     def __init__(self, n_components, gradient_estimator="relaxed", temperature=1.0):
-        super().__init__()
-        self.n_components = n_components
+        super().__init__(n_components)
         self.n_encoder_outputs = n_components
         self.gradient_estimator = gradient_estimator
         self.temperature = temperature

@@ -1,33 +1,149 @@
 """Observation models p(x|z): what the decoder's output means.
 
-Each model offers ``log_prob(x, out)`` (summed over features, one value per
-row), ``mean(out)``, ``sample(out, generator)`` and ``initialize(x_mean, x_var)``,
-which sets the model's own parameters from data statistics and returns the
-decoder bias that makes the untrained model predict the data mean.
+A likelihood is one class, a subclass of :class:`Likelihood` registered in
+:data:`LIKELIHOODS` under its ``name``: the estimators' ``likelihood`` parameter
+accepts every registered name, and nothing else in skvae names a likelihood.
 """
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .registry import Configurable, Registry
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-class GaussianLikelihood(nn.Module):
+class Likelihood(Configurable, nn.Module, ABC):
+    """The interface of an observation model p(x|z); subclass it to add one.
+
+    ``out`` is the decoder's output, one value per feature; ``x`` a row, or
+    rows, of data. Log-densities are summed over features: one value per row.
+
+    A subclass sets the class attributes below, implements the abstract
+    methods, and is registered with ``LIKELIHOODS.register``. Its
+    constructor takes ``n_features`` and then one keyword argument per name in
+    ``hyperparameters`` (see :class:`~skvae._core.registry.Configurable`), so
+    that the model can be described in plain data and rebuilt
+    (``skvae._core.state``).
+
+    Attributes
+    ----------
+    name : str
+        The value of the estimators' ``likelihood`` parameter that selects it.
+    hyperparameters : tuple of str
+        Estimator parameters it reads, by name: given to the constructor and,
+        before every fit (``warm_start`` and ``partial_fit`` included), to
+        ``configure``. A name the estimator lacks keeps the constructor's
+        default.
+    linear_gaussian : bool
+        Whether a linear decoder makes the model linear-Gaussian (probabilistic
+        PCA, factor analysis), so that it may start at probabilistic PCA
+        (``VAE.linear_start``). Such a likelihood offers ``min_variance`` and
+        :meth:`set_variance`.
+    log_concave : bool
+        Whether log p(x|out) is concave in ``out``, so that the Laplace
+        proposal of ``AutoencoderGMM``'s scores (which needs :meth:`curvature`)
+        may use it. Otherwise those scores draw from the prior alone.
+    positive_only : bool
+        Whether the data must be non-negative: scikit-learn's
+        ``input_tags.positive_only`` tag.
+    """
+
+    name = None
+    hyperparameters = ()
+    linear_gaussian = False
+    log_concave = False
+    positive_only = False
+
+    def __init__(self, n_features):
+        super().__init__()
+
+    @classmethod
+    def check_domain(cls, values, estimator_name):
+        """Raise a ValueError, in skvae's words, for data outside the domain.
+
+        ``values`` is a list of arrays that hold between them every value of X
+        (a sparse matrix's stored values and, if it has implicit entries, a
+        zero). Called before anything changes, by ``fit``, ``partial_fit`` and
+        ``score_samples``. Any value is in the domain by default.
+        """
+
+    @classmethod
+    def update_tags(cls, tags):
+        """Set the scikit-learn tags that this likelihood implies."""
+        tags.input_tags.positive_only = cls.positive_only
+
+    @abstractmethod
+    def log_prob(self, x, out):
+        """log p(x|out) per row; ``out`` may carry leading draw dimensions."""
+
+    def log_prob_pairs(self, x, out):
+        """log p(x_i | out_j) for every row i and decoder output j: (rows, outputs).
+
+        This default broadcasts to a (rows, outputs, features) tensor; a
+        likelihood whose log-density is a matrix product in x should override
+        it, as exact scoring sizes its blocks for (rows, outputs) values.
+        """
+        return self.log_prob(x[:, None, :], out[None, :, :])
+
+    def curvature(self, x, out):
+        """Second derivative of log p(x|out) in each output (features are
+        independent given out, so the Hessian is diagonal). Needed where
+        ``log_concave`` is true."""
+        raise NotImplementedError(f"{type(self).__name__} gives no curvature.")
+
+    @abstractmethod
+    def mean(self, out):
+        """E[x|out]: what ``inverse_transform`` returns."""
+
+    @abstractmethod
+    def sample(self, out, generator):
+        """A draw of x from p(x|out)."""
+
+    @abstractmethod
+    def initialize(self, x_mean, x_var):
+        """Set the likelihood's own parameters from the data's mean and
+        variance per feature, and return the decoder output whose mean is
+        ``x_mean``: the decoder's bias that makes the untrained model predict
+        the data mean."""
+
+
+# The registered likelihoods, by name: the estimators' ``likelihood`` options.
+LIKELIHOODS = Registry("likelihood", Likelihood)
+
+
+def make_likelihood(name, n_features, parameters):
+    """The likelihood ``name`` for ``n_features`` features; a ValueError for a
+    name that is not registered.
+
+    ``parameters`` maps estimator parameter names to values; the likelihood
+    takes those it declares and ignores the rest.
+    """
+    cls = LIKELIHOODS.lookup(name)
+    return cls(n_features, **cls.own_parameters(parameters))
+
+
+@LIKELIHOODS.register
+class GaussianLikelihood(Likelihood):
     """x ~ N(decoder(z), diag(variance)), one learned variance per feature.
 
     ``variance = min_variance + exp(log_variance)``: the floor keeps a constant
     feature from sending the density to infinity.
     """
 
+    name = "gaussian"
+    hyperparameters = ("min_variance",)
     # With a linear decoder this is probabilistic PCA or factor analysis, so
     # the model may start at probabilistic PCA (VAE.linear_start).
     linear_gaussian = True
+    log_concave = True
 
-    def __init__(self, n_features, min_variance):
-        super().__init__()
+    def __init__(self, n_features, min_variance=1e-6):
+        super().__init__(n_features)
         self.min_variance = min_variance
         self.log_variance = nn.Parameter(torch.zeros(n_features))
 
@@ -56,8 +172,6 @@ class GaussianLikelihood(nn.Module):
         return -0.5 * (squared + (_LOG_2PI + 2 * torch.log(scale)).sum())
 
     def curvature(self, x, out):
-        """Second derivative of log p(x|out) in each output (the Hessian is
-        diagonal: features are independent given out)."""
         return (-1 / self.variance()).expand_as(out)
 
     def mean(self, out):
@@ -85,10 +199,32 @@ class GaussianLikelihood(nn.Module):
         self.log_variance.copy_(torch.log(excess).expand_as(self.log_variance))
 
 
-class BernoulliLikelihood(nn.Module):
+@LIKELIHOODS.register
+class BernoulliLikelihood(Likelihood):
     """x ~ Bernoulli(sigmoid(decoder(z))) per feature; grey levels in [0, 1] too."""
 
-    linear_gaussian = False
+    name = "bernoulli"
+    log_concave = True
+    # Values above 1 are refused by check_domain; the tag makes scikit-learn's
+    # checks shift their data to be non-negative.
+    positive_only = True
+
+    @classmethod
+    def check_domain(cls, values, estimator_name):
+        values = [v for v in values if v.size]
+        if not values:
+            return
+        low = min(v.min() for v in values)
+        high = max(v.max() for v in values)
+        if low < 0 or high > 1:
+            problem = "Negative values" if low < 0 else "Values greater than 1"
+            raise ValueError(
+                f"{problem} in data passed to {estimator_name}: "
+                f"likelihood={cls.name!r} needs every value of X in [0, 1], but X "
+                f"has values in [{low:g}, {high:g}]. Scale X into [0, 1] (for "
+                "example with sklearn.preprocessing.MinMaxScaler), or use "
+                "likelihood='gaussian'."
+            )
 
     def log_prob(self, x, out):
         # sum_j x_j out_j - softplus(out_j): the contraction never expands x
@@ -97,11 +233,9 @@ class BernoulliLikelihood(nn.Module):
         return torch.einsum("...j,...j->...", x, out) - F.softplus(out).sum(-1)
 
     def log_prob_pairs(self, x, out):
-        """log p(x_i | out_j) for every row i and decoder output j."""
         return x @ out.T - F.softplus(out).sum(-1)
 
     def curvature(self, x, out):
-        """Second derivative of log p(x|out) in each output."""
         probability = torch.sigmoid(out)
         return -probability * (1 - probability)
 
@@ -114,9 +248,3 @@ class BernoulliLikelihood(nn.Module):
     @torch.no_grad()
     def initialize(self, x_mean, x_var):
         return torch.logit(x_mean.clamp(1e-3, 1 - 1e-3))
-
-
-def make_likelihood(name, n_features, min_variance):
-    if name == "gaussian":
-        return GaussianLikelihood(n_features, min_variance)
-    return BernoulliLikelihood()

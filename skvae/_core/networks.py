@@ -136,6 +136,11 @@ class VAE(nn.Module):
         nn.init.zeros_(self.decoder.linear.weight)
         self.decoder.linear.bias.copy_(self.likelihood.initialize(x_mean, x_var))
 
+    def supports_linear_start(self):
+        """Whether the latent family and the likelihood make a linear model
+        linear-Gaussian, so that :meth:`linear_start` applies."""
+        return self.latent.supports_linear_start and self.likelihood.linear_gaussian
+
     @torch.no_grad()
     def linear_start(
         self, x_mean, components, variances, noise_variance, feature_variances
@@ -148,13 +153,9 @@ class VAE(nn.Module):
         and the likelihood's variance ``noise_variance``; the encoder becomes
         the exact posterior of that model, which is diagonal. The untrained
         model is then probabilistic PCA with k components, whose likelihood is
-        PCA's, and its ELBO equals that likelihood. Returns whether the latent
-        family and the likelihood support the start (a linear-Gaussian model);
-        if not, nothing changes.
+        PCA's, and its ELBO equals that likelihood. Only where
+        :meth:`supports_linear_start`.
         """
-        encoder_start = getattr(self.latent, "linear_encoder_start", None)
-        if encoder_start is None or not self.likelihood.linear_gaussian:
-            return False
         k = min(components.shape[0], self.latent.n_components)
         components, variances = components[:k], variances[:k]
         loading = torch.sqrt(torch.clamp(variances - noise_variance, min=0.0))
@@ -182,10 +183,11 @@ class VAE(nn.Module):
         covariance = torch.linalg.inv(precision)
         mean_weight = (covariance @ (weight.T / noise.double())).to(x_mean)
         logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
-        weight, bias = encoder_start(mean_weight, -mean_weight @ x_mean, logvar)
+        weight, bias = self.latent.linear_encoder_start(
+            mean_weight, -mean_weight @ x_mean, logvar
+        )
         self.encoder.linear.weight.copy_(weight)
         self.encoder.linear.bias.copy_(bias)
-        return True
 
 
 class Encoder(nn.Module):

@@ -8,21 +8,12 @@ classes. A module is described by :func:`module_config` (what to build) and
 :func:`build_module`.
 """
 
-import inspect
-
 import numpy as np
 import torch
 
-from .latents import BernoulliLatent, DeterministicLatent, GaussianLatent
-from .likelihoods import BernoulliLikelihood, GaussianLikelihood
+from .latents import LATENTS
+from .likelihoods import LIKELIHOODS
 from .networks import VAE
-
-LATENTS = {
-    "gaussian": GaussianLatent,
-    "bernoulli": BernoulliLatent,
-    "deterministic": DeterministicLatent,
-}
-LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
 
 
 def module_config(module):
@@ -31,8 +22,15 @@ def module_config(module):
         "n_features": module.n_features,
         "hidden_layer_sizes": list(module.hidden_layer_sizes),
         "activation": module.activation,
-        "latent": _part_config(LATENTS, module.latent),
-        "likelihood": _part_config(LIKELIHOODS, module.likelihood),
+        "latent": {
+            "name": _registered_name(LATENTS, module.latent),
+            "n_components": module.latent.n_components,
+            **module.latent.config(),
+        },
+        "likelihood": {
+            "name": _registered_name(LIKELIHOODS, module.likelihood),
+            **module.likelihood.config(),
+        },
     }
 
 
@@ -51,13 +49,15 @@ def build_module(config, arrays, device="cpu"):
     global generator is forked so that the caller's draws are not moved.
     """
     n_features = config["n_features"]
+    latent = dict(config["latent"])
+    likelihood = dict(config["likelihood"])
     with torch.random.fork_rng(devices=[]):
         module = VAE(
             n_features,
             tuple(config["hidden_layer_sizes"]),
             config["activation"],
-            _build_part(LATENTS, config["latent"], n_features),
-            _build_part(LIKELIHOODS, config["likelihood"], n_features),
+            LATENTS.lookup(latent.pop("name"))(**latent),
+            LIKELIHOODS.lookup(likelihood.pop("name"))(n_features, **likelihood),
         )
     tensors = {name: torch.tensor(array) for name, array in arrays.items()}
     # Buffers whose shape is set after training (the mixture prior of a
@@ -92,28 +92,11 @@ def map_leaves(obj, kind, function):
     return obj
 
 
-def _part_config(registry, part):
-    names = [name for name, cls in registry.items() if type(part) is cls]
-    if not names:
-        raise TypeError(f"{type(part).__name__} has no name in {sorted(registry)}.")
-    # The constructor's arguments, read back from the attributes of the same
-    # name; n_features comes from the model.
-    arguments = {
-        name: getattr(part, name)
-        for name in _constructor_arguments(type(part))
-        if name != "n_features" and hasattr(part, name)
-    }
-    return {"name": names[0], **arguments}
-
-
-def _build_part(registry, config, n_features):
-    config = dict(config)
-    cls = registry[config.pop("name")]
-    if "n_features" in _constructor_arguments(cls):
-        config["n_features"] = n_features
-    return cls(**config)
-
-
-def _constructor_arguments(cls):
-    parameters = inspect.signature(cls.__init__).parameters
-    return [name for name in parameters if name != "self"]
+def _registered_name(registry, part):
+    # A model is rebuilt from the name alone: it must lead back to the class.
+    if registry.get(part.name) is not type(part):
+        raise TypeError(
+            f"{type(part).__name__} is not registered as a {registry.kind} "
+            f"(registered: {sorted(registry)})."
+        )
+    return part.name
