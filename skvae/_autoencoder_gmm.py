@@ -8,7 +8,6 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from ._base import _MAX_SEED, BaseVAE
-from ._core.latents import laplace_log_likelihood
 from ._sklearn_compat import Interval, IntInterval, StrOptions
 
 
@@ -387,9 +386,6 @@ class AutoencoderGMM(BaseVAE):
                 "or use a simpler mixture_covariance_type."
             ) from error
         self.mixture_ = mixture
-
-    def _log_likelihood(self, module, x, noise):
-        return laplace_log_likelihood(module, x, noise)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over X, then refit the mixture on X's codes.

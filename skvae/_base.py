@@ -29,13 +29,13 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
-from ._budget import decoder_width, fitting, rows_plan, score_plan
+from ._budget import budget_bytes, decoder_width, fitting, rows_plan, score_plan
 from ._core.checks import check_trained
 from ._core.latents import LATENTS
 from ._core.likelihoods import LIKELIHOODS, make_likelihood
 from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
 from ._core.noise import RowDraws, row_uniforms
-from ._core.objectives import log_likelihood
+from ._core.scoring import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.threads import fastest_thread_count, torch_threads
 from ._core.training import evaluate, train
@@ -166,14 +166,6 @@ class BaseVAE(
 
     def _after_training(self, X):
         """Called with the training data once the networks are trained."""
-
-    def _log_likelihood(self, module, x, noise):
-        """Per-row log-likelihood estimate that ``score_samples`` reports.
-
-        ``noise`` is a :class:`~skvae._core.noise.RowDraws`: the draws are
-        made, block by block, only if iterated.
-        """
-        return log_likelihood(module, x, noise)
 
     def _score_plan(self, module, itemsize):
         """``(rows per batch, draws per block)`` of ``score_samples``."""
@@ -588,7 +580,8 @@ class BaseVAE(
                 module.latent.noise_from_uniform,
                 block_size,
             )
-            return _nan_to_minus_inf(self._log_likelihood(module, x, draws))
+            estimate = log_likelihood(module, x, draws, budget_bytes() // 2)
+            return _nan_to_minus_inf(estimate)
 
         return self._map_rows(X, scores, batch_size=batch_size)
 

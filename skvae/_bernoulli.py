@@ -3,13 +3,7 @@
 from numbers import Real
 
 from ._base import BaseVAE
-from ._budget import budget_bytes, fitting
-from ._core.latents import exact_log_likelihood
 from ._sklearn_compat import Interval, IntInterval, StrOptions
-
-# Largest code whose log-likelihood score_samples computes exactly, by summing
-# over all 2**n_components codes; longer codes get the importance-weighted bound.
-EXACT_MAX_COMPONENTS = 16
 
 
 class BernoulliVAE(BaseVAE):
@@ -375,17 +369,3 @@ class BernoulliVAE(BaseVAE):
             Per-row log-likelihoods (or estimates), in the dtype of X.
         """
         return super().score_samples(X)
-
-    def _log_likelihood(self, module, x, noise):
-        if module.latent.n_components <= EXACT_MAX_COMPONENTS:
-            # The draws are never made: iterating them is what costs.
-            return exact_log_likelihood(module, x, budget_bytes() // 2)
-        return super()._log_likelihood(module, x, noise)
-
-    def _score_plan(self, module, itemsize):
-        if module.latent.n_components > EXACT_MAX_COMPONENTS:
-            return super()._score_plan(module, itemsize)
-        # Every batch decodes all the codes, so batches are as large as the
-        # other half of the budget allows, whatever n_importance_samples is.
-        n_features = module.decoder.linear.out_features
-        return fitting(4 * itemsize * n_features, budget_bytes() // 2), 1

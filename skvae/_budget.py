@@ -44,16 +44,20 @@ def _width(network):
 
 
 def score_plan(module, itemsize, n_draws):
-    """``(rows per batch, draws per block)`` for importance-sampled scores.
+    """``(rows per batch, draws per block)`` of ``score_samples``.
 
     A (row, draw) pair holds the decoder's activations (twice: before and
     after the activation function), a few feature-sized temporaries of the
     likelihood, the code, its draws (float64 uniforms and int64 bits) and one
     density per mixture component; a row also holds its encoding and, for the
-    Laplace proposal, the decoder's Jacobian.
+    Laplace proposal, the decoder's Jacobian. An exact sum over codes makes
+    no draws and decodes every code for every batch, so its batches are as
+    large as the other half of the budget allows, whatever ``n_draws`` is.
     """
     latent = module.latent
-    n_features = module.decoder.linear.out_features
+    n_features = module.n_features
+    if latent.scoring == "exact":
+        return fitting(4 * itemsize * n_features, budget_bytes() // 2), 1
     width = decoder_width(module)
     n_mixture = getattr(latent, "n_mixture_components", 0)
     per_draw = (

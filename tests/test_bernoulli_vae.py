@@ -12,8 +12,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch.distributions import Bernoulli, kl_divergence
 
 from skvae import BernoulliVAE
-from skvae._core.latents import BernoulliLatent, exact_log_likelihood
-from skvae._core.objectives import importance_weighted_log_likelihood, training_loss
+from skvae._core.latents import BernoulliLatent
+from skvae._core.objectives import training_loss
+from skvae._core.scoring import exact_log_likelihood, importance_weighted_log_likelihood
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=3, device="cpu", random_state=0)
 ESTIMATORS = ["reinforce", "relaxed", "straight_through"]

@@ -12,7 +12,8 @@ from sklearn.utils import get_tags
 from torch import nn
 
 import skvae
-from skvae import BernoulliVAE, GaussianVAE
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae._core import scoring
 from skvae._core.latents import LATENTS, LatentFamily
 from skvae._core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
 
@@ -23,9 +24,7 @@ FAST = dict(
     device="cpu",
     random_state=0,
 )
-# AutoencoderGMM scores with a Laplace proposal, which needs a log-concave
-# likelihood.
-ESTIMATORS = [GaussianVAE, BernoulliVAE]
+ESTIMATORS = [GaussianVAE, BernoulliVAE, AutoencoderGMM]
 
 
 class StudentTLikelihood(Likelihood):
@@ -119,6 +118,7 @@ def test_the_protocols_are_enforced():
     for name, cls in LATENTS.items():
         family = cls(3)
         assert isinstance(family, LatentFamily) and family.name == name
+        assert family.scoring in scoring.ESTIMATES
     for name, cls in LIKELIHOODS.items():
         assert issubclass(cls, Likelihood) and cls.name == name
 
@@ -144,3 +144,31 @@ def test_a_registered_likelihood_needs_no_estimator_edit(
     # Its estimator parameter reaches it again before a continued fit.
     _fit(model.set_params(warm_start=True, min_variance=0.25), X)
     assert model.module_.likelihood.min_variance == 0.25
+
+
+def test_laplace_scores_draw_from_the_prior_alone_when_not_log_concave(
+    student_t, monkeypatch
+):
+    # One latent dimension, so that log p(x) can be integrated on a grid.
+    rng = np.random.RandomState(0)
+    z = rng.normal(size=(200, 1))
+    X = z @ np.array([[1.0, 2.0, -1.0]]) + 0.5 * rng.normal(size=(200, 3))
+    model = AutoencoderGMM(
+        1, likelihood="test_student_t", n_mixture_components=2, **FAST
+    )
+    model = _fit(model.set_params(max_iter=20, n_importance_samples=4000), X)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the Laplace proposal assumes a log-concave likelihood")
+
+    monkeypatch.setattr(scoring, "laplace_approximation", fail)
+    scores = model.score_samples(X[:5])
+    module = model._inference_module(torch.float64)
+    grid = torch.linspace(-15, 15, 30_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        x = torch.as_tensor(X[:5])
+        log_joint = module.likelihood.log_prob(
+            x[:, None, :], module.decode(grid)
+        ) + module.latent.log_prior(grid)
+        exact = torch.logsumexp(log_joint, dim=1) + math.log(grid[1, 0] - grid[0, 0])
+    np.testing.assert_allclose(scores, exact.numpy(), atol=0.05)

@@ -10,7 +10,8 @@ from torch.distributions import Normal, kl_divergence
 
 from skvae import GaussianVAE
 from skvae._core.latents import GaussianLatent
-from skvae._core.objectives import elbo, importance_weighted_log_likelihood
+from skvae._core.objectives import elbo
+from skvae._core.scoring import importance_weighted_log_likelihood
 from skvae._core.training import beta_at, train
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=3, device="cpu", random_state=0)

@@ -1,0 +1,266 @@
+"""Estimates of log p(x): what ``score_samples`` reports, in nats per row.
+
+Each latent family names its estimate (``LatentFamily.scoring``), and
+:func:`log_likelihood` is the one place that dispatches on it:
+
+``'importance_weighted'``
+    The ELBO for one draw, else the importance-weighted bound, with draws from
+    q(z|x) (:func:`importance_weighted_log_likelihood`).
+``'exact'``
+    A sum over every code of a discrete latent (:func:`exact_log_likelihood`).
+``'laplace'``
+    Importance sampling for a deterministic code under a mixture prior, from
+    a Laplace approximation of p(z|x) and from the prior
+    (:func:`laplace_log_likelihood`).
+"""
+
+import math
+
+import torch
+
+from .latents import triangular_inverse
+from .noise import draw_blocks, n_draws
+from .objectives import elbo
+
+_LOG_2PI = math.log(2.0 * math.pi)
+_LOG_2 = math.log(2.0)
+
+
+def log_likelihood(model, x, noise, max_bytes=None):
+    """Per-row log p(x), by the estimate that ``model``'s latent family names.
+
+    ``noise`` holds the draws, (K, rows, n_components) or a
+    :class:`~skvae._core.noise.RowDraws` that makes them block by block only if
+    iterated (the exact sum never does). ``max_bytes`` bounds the exact sum's
+    blocks.
+    """
+    return ESTIMATES[model.latent.scoring](model, x, noise, max_bytes)
+
+
+def _importance_weighted(model, x, noise, max_bytes):
+    if n_draws(noise) == 1:
+        return elbo(model, x, noise)
+    return importance_weighted_log_likelihood(model, x, noise)
+
+
+def _exact(model, x, noise, max_bytes):
+    # The draws are never made: iterating them is what costs.
+    return exact_log_likelihood(model, x, max_bytes)
+
+
+def _laplace(model, x, noise, max_bytes):
+    return laplace_log_likelihood(model, x, noise)
+
+
+ESTIMATES = {
+    "importance_weighted": _importance_weighted,
+    "exact": _exact,
+    "laplace": _laplace,
+}
+
+
+def importance_weighted_log_likelihood(model, x, noise):
+    """The importance-weighted bound on log p(x) per row (Burda et al., 2016).
+
+    With K = ``noise.shape[0]`` draws z_k from q(z|x),
+    log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x); the bound tightens
+    as K grows. ``noise`` has shape (K, rows, n_components), or is a
+    :class:`~skvae._core.noise.RowDraws` that makes the draws block by block.
+    """
+    posterior = model.encode(x)
+    parts = []  # per block of draws: log sum_k of its weights, per row
+    for _, block in draw_blocks(noise):
+        z = model.latent.sample(posterior, block)  # (draws, rows, n_components)
+        log_weights = (
+            model.likelihood.log_prob(x, model.decode(z))
+            + model.latent.log_prior(z)
+            - model.latent.log_posterior(z, posterior)
+        )
+        parts.append(torch.logsumexp(log_weights, dim=0))
+    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws(noise))
+
+
+# Share of the importance draws made from the prior rather than from the Laplace
+# approximation. The Laplace approximation finds one mode of p(z|x); when the
+# likelihood is weak, p(z|x) has a mode under each mixture component, and with
+# no draws there the estimate converged slowly (0.2 nats short at K = 10,000 on
+# a 1-d test). Draws from the prior cover every mode and bound the importance
+# weights by K p(x|z) / n_prior. On digits shares from 0.1 to 0.5 were within
+# 0.06 nats of each other at K = 100, and 0.2 to 0.3 the best.
+_PRIOR_SHARE = 0.25
+
+
+def laplace_log_likelihood(model, x, noise):
+    """Importance-sampled log p(x) for a deterministic code under a mixture prior.
+
+    Of the K = ``noise.shape[0]`` draws, ``int(K / 4)`` come from the prior's
+    components in proportion to their weights and the others from a Laplace
+    approximation of p(z|x) found from the encoder's code
+    (:func:`laplace_approximation`). Each draw is weighted against the
+    average of all K proposals, psi (deterministic multiple importance sampling,
+    balance heuristic): log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / psi(z_k).
+    The average inside the log is an unbiased estimate of p(x), so the
+    estimate converges to log p(x) as K grows and lies below it on average.
+    The Laplace approximation assumes a likelihood that is log-concave in the
+    decoder's output (``Likelihood.log_concave``); under any other, every draw
+    comes from the prior. ``noise`` has shape (K, rows, n_components).
+    """
+    latent = model.latent
+    n_total = n_draws(noise)
+    n_prior = n_total
+    if model.likelihood.log_concave:
+        n_prior = int(_PRIOR_SHARE * n_total)
+    n_laplace = n_total - n_prior
+    valid = None
+    if n_laplace:
+        centre, cholesky, valid = laplace_approximation(
+            model, x, latent.mean(model.encode(x))
+        )
+        scale = triangular_inverse(cholesky).mT  # z = centre + scale @ eps
+        log_laplace_normalizer = (
+            torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1)
+            - 0.5 * latent.n_components * _LOG_2PI
+        )
+    components = latent.systematic_components(n_prior)
+    n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
+    log_shares = torch.log(n_per_component / n_total).to(x)
+    parts = []  # per block of draws: log sum_k of its weights, per row
+    for start, block in draw_blocks(noise):
+        # Draws number start to stop - 1: the Laplace ones first, then the prior's.
+        stop = start + block.shape[0]
+        split = min(max(n_laplace - start, 0), block.shape[0])
+        first = max(start, n_laplace) - n_laplace
+        last = max(stop, n_laplace) - n_laplace
+        z = latent.component_sample(components[first:last, None], block[split:])
+        if n_laplace:
+            laplace_z = centre + torch.einsum("bij,kbj->kbi", scale, block[:split])
+            z = torch.cat([laplace_z, z])  # (draws, rows, n_components)
+        log_components = latent.component_log_densities(z)  # (draws, rows, M)
+        log_proposals = log_shares + log_components
+        if n_laplace:
+            eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
+            log_laplace = log_laplace_normalizer - 0.5 * (eps**2).sum(-1)
+            log_proposals = torch.cat(
+                [math.log(n_laplace / n_total) + log_laplace[..., None], log_proposals],
+                dim=-1,
+            )
+        log_proposal = torch.logsumexp(log_proposals, dim=-1)
+        log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
+        log_weights = (
+            model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
+        )
+        parts.append(torch.logsumexp(log_weights, dim=0))
+    log_likelihood = torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_total)
+    if valid is None:
+        return log_likelihood
+    return torch.where(valid, log_likelihood, -math.inf)
+
+
+# Steps from the code toward the mode of p(z|x). The code maximises the
+# reconstruction alone and ignores the prior; on digits (latent size 8) one step
+# lifted the K = 1 estimate by 2 nats per row and the K = 100 one by 0.3, a
+# second step 0.15 and 0.01 more. Keeping the curvature from the code, rather
+# than computing it again at each step and at the centre, changed the estimates
+# by less than 0.02 nats at a third of the cost.
+_STEPS_TO_MODE = 2
+
+
+def laplace_approximation(model, x, code):
+    """A Gaussian approximation N(centre, P^-1) of p(z|x), from the code.
+
+    Returns the centre, the Cholesky factor C of the precision, P = C C^T, and
+    which rows have one (C is the identity for the others).
+    P is the Gauss-Newton curvature of -log p(x|decode(z)) at the code
+    (J^T H J, J the decoder's Jacobian, H the likelihood's curvature in the
+    decoder's output) plus the prior's
+    (:meth:`DeterministicLatent.prior_precision`), so it is positive definite.
+    Starting from the code, each step z += P^-1 grad log p(x, z) is kept only
+    for the rows whose log p(x, z) it raises.
+    """
+    cholesky, valid = _precision_cholesky(model, x, code)
+    centre, log_joint = code, _log_joint(model, x, code)
+    for _ in range(_STEPS_TO_MODE):
+        gradient = _log_joint_gradient(model, x, centre)
+        step = torch.cholesky_solve(gradient.to(cholesky)[..., None], cholesky)
+        candidate = centre + step[..., 0].to(centre)
+        candidate_log_joint = _log_joint(model, x, candidate)
+        better = candidate_log_joint > log_joint
+        centre = torch.where(better[:, None], candidate, centre)
+        log_joint = torch.where(better, candidate_log_joint, log_joint)
+    return centre, cholesky.to(code), valid
+
+
+def _log_joint(model, x, z):
+    return model.likelihood.log_prob(x, model.decode(z)) + model.latent.log_prior(z)
+
+
+def _log_joint_gradient(model, x, z):
+    # Reverse mode with torch.autograd: unlike torch.func's transforms it keeps
+    # no process-global state, so scoring from several threads is safe.
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(_log_joint(model, x, z).sum(), z)
+    return gradient
+
+
+def _precision_cholesky(model, x, z):
+    """The Cholesky factor of the Laplace precision at z, in float64, and
+    which rows have one (an extreme row can make its precision non-finite or
+    numerically indefinite; the others are unaffected)."""
+    out, jacobian = model.decode_with_jacobian(z)
+    curvature = model.likelihood.curvature(x, out)
+    precision = (jacobian.mT * -curvature[:, None, :]) @ jacobian
+    precision = precision + model.latent.prior_precision(z)
+    # The curvature can span many orders of magnitude (a Gaussian likelihood's
+    # variance floor is 1e-6): factor in float64 where the device has it.
+    dtype = torch.float32 if z.device.type == "mps" else torch.float64
+    precision = precision.to(dtype)
+    finite = torch.isfinite(precision).all(-1).all(-1)
+    eye = torch.eye(precision.shape[-1], dtype=dtype, device=precision.device)
+    precision = torch.where(finite[:, None, None], precision, eye)
+    cholesky, info = torch.linalg.cholesky_ex(precision)
+    valid = finite & (info == 0)
+    return torch.where(valid[:, None, None], cholesky, eye), valid
+
+
+# Codes decoded at once, and rows scored against them at once, by
+# exact_log_likelihood: a (rows, codes) block of 2**22 values.
+_CODE_CHUNK = 4096
+_ROW_CHUNK = 1024
+
+
+def exact_log_likelihood(model, x, max_bytes=None):
+    """log p(x) per row, exactly, for a family of binary codes.
+
+    The family (:class:`~skvae._core.latents.BernoulliLatent`) offers
+    ``codes(start, stop, dtype, device)`` and a prior uniform over its
+    2**n_components codes z: log p(x) = log sum_z p(x|z) p(z). Each
+    chunk of codes is decoded once and scored against every row, which costs
+    2**n_components decoder outputs per call and that many log-likelihood
+    terms per row: affordable up to about 16 bits. With ``max_bytes``, the
+    chunks of codes and of rows are sized so that a chunk's decoder
+    activations, and a (rows, codes) block of terms, each hold at most half
+    of it.
+    """
+    latent = model.latent
+    n_codes = 2**latent.n_components
+    code_chunk, row_chunk = _CODE_CHUNK, _ROW_CHUNK
+    if max_bytes is not None:
+        itemsize = x.element_size()
+        width = sum(p.shape[0] for p in model.decoder.parameters() if p.ndim == 1)
+        code_chunk = max(1, min(n_codes, max_bytes // (4 * itemsize * width)))
+        row_chunk = max(1, max_bytes // (6 * itemsize * code_chunk))
+    parts = []  # per chunk of codes: log sum_z p(x|z) over the chunk, per row
+    for start in range(0, n_codes, code_chunk):
+        stop = min(start + code_chunk, n_codes)
+        out = model.decode(latent.codes(start, stop, x.dtype, x.device))
+        parts.append(
+            torch.cat(
+                [
+                    torch.logsumexp(model.likelihood.log_prob_pairs(rows, out), 1)
+                    for rows in x.split(row_chunk)
+                ]
+            )
+        )
+    log_prior = -latent.n_components * _LOG_2
+    return torch.logsumexp(torch.stack(parts, dim=1), dim=1) + log_prior
