@@ -33,7 +33,7 @@ from ._budget import budget_bytes, decoder_width, fitting, rows_plan, score_plan
 from ._core.checks import check_trained
 from ._core.latents import LATENTS
 from ._core.likelihoods import LIKELIHOODS, make_likelihood
-from ._core.networks import ACTIVATIONS, VAE, Decoder, Encoder
+from ._core.networks import ACTIVATIONS, Decoder, Encoder, build_vae
 from ._core.noise import RowDraws, row_uniforms
 from ._core.scoring import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
@@ -41,7 +41,7 @@ from ._core.threads import fastest_thread_count, torch_threads
 from ._core.training import evaluate, train
 from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
-from ._input import check_input_kind, checked_hidden_layer_sizes
+from ._input import check_input_kind, checked_layer_sizes
 from ._progress import epoch_reporter
 from ._sklearn_compat import (
     CallbackSupportMixin,
@@ -88,6 +88,7 @@ class BaseVAE(
     _parameter_constraints: dict = {
         "n_components": [IntInterval(1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
+        "decoder_layer_sizes": ["array-like", None],
         "activation": [StrOptions(set(ACTIVATIONS))],
         # A live view of the table, not a copy: a likelihood registered after
         # import is accepted too.
@@ -118,6 +119,7 @@ class BaseVAE(
         n_components,
         *,
         hidden_layer_sizes,
+        decoder_layer_sizes,
         activation,
         likelihood,
         min_variance,
@@ -136,6 +138,7 @@ class BaseVAE(
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.decoder_layer_sizes = decoder_layer_sizes
         self.activation = activation
         self.likelihood = likelihood
         self.min_variance = min_variance
@@ -232,27 +235,22 @@ class BaseVAE(
             self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=first_call
         )
         self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
-        hidden_layer_sizes = self._checked_hidden_layer_sizes()
+        network = self._network()
         device = resolve_device(self.device)
-        architecture = (
-            self.n_components,
-            hidden_layer_sizes,
-            self.activation,
-            self.likelihood,
-        )
         if first_call:
             self._random_state = check_random_state(self.random_state)
             self._eval_seed = int(self._random_state.randint(_MAX_SEED))
-            module = self._build_module(hidden_layer_sizes)
+            module = self._build_module(network)
             optimizer_state = None
             self.n_iter_ = 0
             self.n_steps_ = 0
             self.loss_curve_ = []
         else:
-            if architecture != self._architecture:
+            fitted = _architecture(self.module_)
+            if fitted != (self.n_components, network, self.likelihood):
                 raise ValueError(
                     "warm_start and partial_fit continue training the fitted "
-                    f"networks, built with {self._architecture_text()}; the "
+                    f"networks, built with {_architecture_text(*fitted)}; the "
                     "parameters now ask for a different architecture. Set them "
                     "back, or set warm_start=False to train a new model."
                 )
@@ -321,7 +319,6 @@ class BaseVAE(
         self.module_ = module
         self.device_ = device
         self.n_threads_ = n_threads
-        self._architecture = architecture
         self._optimizer_state = _map_tensors(optimizer.state_dict(), _to_cpu)
         self.n_iter_ += history.n_epochs
         self.n_steps_ = history.n_steps
@@ -414,20 +411,32 @@ class BaseVAE(
         )
         self.kl_per_component_ = torch.cat(kls).mean(0).numpy() if kls else None
 
-    def _checked_hidden_layer_sizes(self):
-        return checked_hidden_layer_sizes(self.hidden_layer_sizes)
+    def _network(self):
+        """The networks' description, as ``skvae._core.networks.build_vae``
+        takes it."""
+        encoder = checked_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        decoder = encoder[::-1]
+        if self.decoder_layer_sizes is not None:
+            decoder = checked_layer_sizes(
+                self.decoder_layer_sizes, "decoder_layer_sizes"
+            )
+        return {
+            "name": "linear_plus_mlp",
+            "hidden_layer_sizes": encoder,
+            "decoder_layer_sizes": decoder,
+            "activation": self.activation,
+        }
 
-    def _build_module(self, hidden_layer_sizes):
+    def _build_module(self, network):
         # Seed torch's global generator only inside this block, so that the
         # weights depend on random_state alone and the caller's RNG is untouched.
         parameters = self.get_params(deep=False)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self._random_state.randint(_MAX_SEED)))
             latent = LATENTS.lookup(self._latent_family)
-            return VAE(
+            return build_vae(
                 self.n_features_in_,
-                hidden_layer_sizes,
-                self.activation,
+                network,
                 latent(self.n_components, **latent.own_parameters(parameters)),
                 make_likelihood(self.likelihood, self.n_features_in_, parameters),
             )
@@ -476,13 +485,6 @@ class BaseVAE(
         # copied a float64 memmap whole before the float32 copy training makes.
         block = _block_rows(X)
         return RowSubset(X, train, block), RowSubset(X, val, block)
-
-    def _architecture_text(self):
-        n_components, hidden, activation, likelihood = self._architecture
-        return (
-            f"n_components={n_components}, hidden_layer_sizes={hidden}, "
-            f"activation={activation!r}, likelihood={likelihood!r}"
-        )
 
     def _check_domain(self, X, likelihood):
         """``likelihood``'s check of the values of X (a sparse matrix's stored
@@ -809,6 +811,19 @@ class BaseVAE(
                 "_optimizer_state": to_torch(state["_optimizer_state"]),
             }
         super().__setstate__(state)
+
+
+def _architecture(module):
+    """What warm_start and partial_fit require to be unchanged: the latent
+    size, the networks and the likelihood."""
+    return module.latent.n_components, module.network, module.likelihood.name
+
+
+def _architecture_text(n_components, network, likelihood):
+    described = ", ".join(
+        f"{name}={value!r}" for name, value in network.items() if name != "name"
+    )
+    return f"n_components={n_components}, {described}, likelihood={likelihood!r}"
 
 
 def _adam(parameters, learning_rate):

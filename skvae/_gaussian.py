@@ -27,8 +27,14 @@ class GaussianVAE(BaseVAE):
         Dimension of the latent space.
 
     hidden_layer_sizes : array-like of int, default=(256, 128)
-        Widths of the encoder's hidden layers; the decoder uses them in reverse.
-        An empty tuple gives linear maps.
+        Widths of the encoder's hidden layers, and in reverse those of the
+        decoder unless ``decoder_layer_sizes`` is given. An empty tuple gives a
+        linear map.
+
+    decoder_layer_sizes : array-like of int or None, default=None
+        Widths of the decoder's hidden layers, from the latent side; None uses
+        ``hidden_layer_sizes`` in reverse. An empty tuple gives a linear map.
+
 
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in
@@ -226,6 +232,7 @@ class GaussianVAE(BaseVAE):
         n_components=2,
         *,
         hidden_layer_sizes=(256, 128),
+        decoder_layer_sizes=None,
         activation="relu",
         likelihood="gaussian",
         min_variance=1e-6,
@@ -247,6 +254,7 @@ class GaussianVAE(BaseVAE):
         super().__init__(
             n_components,
             hidden_layer_sizes=hidden_layer_sizes,
+            decoder_layer_sizes=decoder_layer_sizes,
             activation=activation,
             likelihood=likelihood,
             min_variance=min_variance,

@@ -95,10 +95,11 @@ def _strings_error(what, estimator_name):
     )
 
 
-def checked_hidden_layer_sizes(hidden_layer_sizes):
-    """The sizes as a tuple of ints; a ValueError for anything but a flat
-    sequence of positive integers (or one integer)."""
-    sizes = hidden_layer_sizes
+def checked_layer_sizes(sizes, name):
+    """The layer sizes given as parameter ``name``, as a tuple of ints; a
+    ValueError for anything but a flat sequence of positive integers (or one
+    integer)."""
+    given = sizes
     if isinstance(sizes, Integral) and not isinstance(sizes, bool | np.bool_):
         sizes = [sizes]
     try:
@@ -110,7 +111,7 @@ def checked_hidden_layer_sizes(hidden_layer_sizes):
         for s in sizes
     ):
         raise ValueError(
-            "hidden_layer_sizes must be a flat sequence of positive integers, "
-            f"such as (256, 128), got {hidden_layer_sizes!r}."
+            f"{name} must be a flat sequence of positive integers, "
+            f"such as (256, 128), got {given!r}."
         )
     return tuple(int(s) for s in sizes)

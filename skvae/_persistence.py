@@ -5,7 +5,7 @@ buffers, the optimizer's moments, numeric fitted attributes) as safetensors
 tensors, and everything else as one JSON document in the file's metadata, under
 the key ``"skvae"``::
 
-    {"format": "skvae", "schema_version": 1,
+    {"format": "skvae", "schema_version": 2,
      "versions": {"skvae": ..., "torch": ..., "scikit-learn": ..., "numpy": ...},
      "estimator": "GaussianVAE",
      "params": {...}, "attributes": {...}, "module": {...}, "optimizer": {...}}
@@ -19,6 +19,12 @@ with ``$``: ``{"$array": name}`` (a tensor of the file), ``{"$tuple": [...]}``,
 ``{"$device": "cuda:0"}``, ``{"$random_state": {...}}`` and
 ``{"$estimator": name, "state": {...}}`` for the few scikit-learn estimators
 skvae keeps as fitted attributes.
+
+Schema versions: 1, the first; 2 describes the networks as one part of the
+module, ``"network": {"name": ..., **its arguments}``, with the decoder's layers
+of their own (``decoder_layer_sizes``), where version 1 had
+``hidden_layer_sizes`` and ``activation`` at the top of the module and a
+decoder that mirrors the encoder. Every version is read.
 """
 
 import json
@@ -34,7 +40,7 @@ from sklearn.mixture import GaussianMixture
 from ._core.state import build_module, module_arrays, module_config, to_torch
 from ._device import available_device
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _METADATA_KEY = "skvae"
 # scikit-learn estimators that skvae keeps as fitted attributes, by the name
 # the file gives them: the only classes a file can make skvae build.

@@ -59,6 +59,8 @@ ESTIMATORS = [
     # The default estimator is 'relaxed'; the other two train differently.
     BernoulliVAE(gradient_estimator="reinforce", **FAST),
     BernoulliVAE(gradient_estimator="straight_through", **FAST),
+    # A decoder of its own, deeper than the encoder.
+    GaussianVAE(decoder_layer_sizes=(4, 6), **FAST),
 ]
 
 

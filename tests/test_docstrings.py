@@ -18,6 +18,7 @@ ESTIMATORS = [GaussianVAE, BernoulliVAE, AutoencoderGMM]
 # it in the three files (CONTRIBUTING.md).
 SAME_IN_ALL = [
     "hidden_layer_sizes",
+    "decoder_layer_sizes",
     "activation",
     "likelihood",
     "min_variance",

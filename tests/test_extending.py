@@ -1,5 +1,5 @@
-"""Adding a likelihood or a latent family to the core: one class, registered by
-name; the estimators need no other edit."""
+"""Adding a likelihood, a latent family or a network to the core: one class (or
+one builder function), registered by name; the estimators need no other edit."""
 
 import math
 import pickle
@@ -16,6 +16,8 @@ from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 from skvae._core import scoring
 from skvae._core.latents import LATENTS, LatentFamily
 from skvae._core.likelihoods import LIKELIHOODS, Likelihood, make_likelihood
+from skvae._core.networks import NETWORKS, LinearPlusMLP, build_vae
+from skvae._core.state import build_module, module_arrays, module_config
 
 FAST = dict(
     hidden_layer_sizes=(8,),
@@ -94,6 +96,13 @@ def test_an_unknown_name_is_an_error_in_the_core():
         make_likelihood("poisson", 3, {})
     with pytest.raises(ValueError, match="Unknown latent family 'gamma'"):
         LATENTS.lookup("gamma")
+    with pytest.raises(ValueError, match="Unknown network builder 'conv'"):
+        build_vae(
+            3,
+            {"name": "conv"},
+            LATENTS["gaussian"](2),
+            make_likelihood("gaussian", 3, {}),
+        )
 
 
 def test_the_registry_refuses_a_taken_name_and_what_is_not_a_likelihood():
@@ -172,3 +181,25 @@ def test_laplace_scores_draw_from_the_prior_alone_when_not_log_concave(
         ) + module.latent.log_prior(grid)
         exact = torch.logsumexp(log_joint, dim=1) + math.log(grid[1, 0] - grid[0, 0])
     np.testing.assert_allclose(scores, exact.numpy(), atol=0.05)
+
+
+def test_a_network_builder_is_one_function(monkeypatch):
+    def linear(n_features, latent, *, activation):
+        return (
+            LinearPlusMLP(n_features, (), latent.n_encoder_outputs, activation),
+            LinearPlusMLP(latent.n_components, (), n_features, activation),
+        )
+
+    monkeypatch.setitem(NETWORKS, "test_linear", linear)
+    network = {"name": "test_linear", "activation": "identity"}
+    model = build_vae(
+        5, network, LATENTS["gaussian"](2), make_likelihood("gaussian", 5, {})
+    )
+    config = module_config(model)
+    assert config["network"] == network
+    rebuilt = build_module(config, module_arrays(model))
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            rebuilt.decode(rebuilt.encode(x)[0]), model.decode(model.encode(x)[0])
+        )

@@ -130,8 +130,14 @@ def test_the_file_says_what_wrote_it(digits, tmp_path):
     )
     with safe_open(tmp_path / "m.safetensors", framework="numpy") as file:
         document = json.loads(file.metadata()["skvae"])
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["estimator"] == "GaussianVAE"
+    assert document["module"]["network"] == {
+        "name": "linear_plus_mlp",
+        "hidden_layer_sizes": [8],
+        "decoder_layer_sizes": [8],
+        "activation": "relu",
+    }
     assert document["versions"]["skvae"] == skvae.__version__
     assert document["versions"]["torch"] == torch.__version__
     assert set(document["versions"]) >= {"skvae", "torch", "scikit-learn"}

@@ -1,9 +1,13 @@
-"""Encoder and decoder builders, and the modules that export them."""
+"""Encoder and decoder builders, the model that joins them, and the modules
+that export them."""
 
 import copy
+from typing import Protocol
 
 import torch
 from torch import nn
+
+from .registry import Registry
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -13,7 +17,7 @@ ACTIVATIONS = {
 }
 
 # Each activation's derivative as a function of its input and its output, for
-# :func:`jacobian`.
+# :meth:`LinearPlusMLP.jacobian`.
 _DERIVATIVES = {
     nn.Identity: lambda inputs, outputs: torch.ones_like(outputs),
     nn.Sigmoid: lambda inputs, outputs: outputs * (1 - outputs),
@@ -35,7 +39,30 @@ def mlp(n_inputs, hidden_layer_sizes, n_outputs, activation):
     return nn.Sequential(*layers[:-1])
 
 
-class Network(nn.Module):
+class Network(Protocol):
+    """What the model asks of an encoder or a decoder, whatever its architecture.
+
+    A network is a torch module mapping (..., n_inputs) to (..., n_outputs)
+    that also offers:
+
+    ``jacobian(z)``
+        Its output and its Jacobian in z, of shape (rows, outputs, inputs):
+        the Laplace proposal of ``AutoencoderGMM``'s scores needs the
+        decoder's.
+    ``set_linear(weight, bias)``
+        Make the untrained network the affine map ``weight @ x + bias``:
+        :meth:`VAE.initialize` and :meth:`VAE.linear_start` start the model
+        through it.
+    """
+
+    def __call__(self, x): ...
+
+    def jacobian(self, z): ...
+
+    def set_linear(self, weight, bias): ...
+
+
+class LinearPlusMLP(nn.Module):
     """A linear map plus a multilayer perceptron of the same input.
 
     The perceptron's last layer starts at zero, so the untrained network is the
@@ -60,21 +87,25 @@ class Network(nn.Module):
             out = out + self.mlp(x)
         return out
 
+    @torch.no_grad()
+    def set_linear(self, weight, bias):
+        # The perceptron's last layer is zero until training moves it.
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
 
-def jacobian(network, z):
-    """``network(z)`` and its Jacobian in z, of shape (rows, outputs, inputs).
+    def jacobian(self, z):
+        """Forward-mode differentiation by hand, layer by layer.
 
-    Forward-mode differentiation by hand, layer by layer, for the networks
-    :class:`Network` builds. torch.func's transforms would do it for any network,
-    but they share process-global state: scored from several threads at once,
-    they raised, returned wrong numbers or crashed the process.
-    """
-    out = network.linear(z)
-    tangent = network.linear.weight.expand(*z.shape[:-1], *network.linear.weight.shape)
-    if network.mlp is None:
-        return out, tangent
-    mlp_out, mlp_tangent = _mlp_jacobian(network.mlp, z)
-    return out + mlp_out, tangent + mlp_tangent
+        torch.func's transforms would do it for any network, but they share
+        process-global state: scored from several threads at once, they
+        raised, returned wrong numbers or crashed the process.
+        """
+        out = self.linear(z)
+        tangent = self.linear.weight.expand(*z.shape[:-1], *self.linear.weight.shape)
+        if self.mlp is None:
+            return out, tangent
+        mlp_out, mlp_tangent = _mlp_jacobian(self.mlp, z)
+        return out + mlp_out, tangent + mlp_tangent
 
 
 def _mlp_jacobian(network, z):
@@ -91,26 +122,57 @@ def _mlp_jacobian(network, z):
     return out, tangent
 
 
+def linear_plus_mlp(
+    n_features, latent, *, hidden_layer_sizes, decoder_layer_sizes, activation
+):
+    """Encoder and decoder, each a :class:`LinearPlusMLP`.
+
+    The encoder's hidden layers are ``hidden_layer_sizes``, the decoder's
+    ``decoder_layer_sizes``.
+    """
+    encoder = LinearPlusMLP(
+        n_features, hidden_layer_sizes, latent.n_encoder_outputs, activation
+    )
+    decoder = LinearPlusMLP(
+        latent.n_components, decoder_layer_sizes, n_features, activation
+    )
+    return encoder, decoder
+
+
+# Builders of (encoder, decoder) by name. A builder takes the number of
+# features, the latent family and its own keyword arguments, plain data that
+# the model records so that it can be built again (skvae._core.state).
+NETWORKS = Registry("network builder")
+NETWORKS["linear_plus_mlp"] = linear_plus_mlp
+
+
+def build_vae(n_features, network, latent, likelihood):
+    """The model whose networks ``network`` describes.
+
+    ``network`` is plain data: ``{"name": builder name in NETWORKS, **its
+    keyword arguments}``.
+    """
+    arguments = dict(network)
+    builder = NETWORKS.lookup(arguments.pop("name"))
+    encoder, decoder = builder(n_features, latent, **arguments)
+    return VAE(n_features, network, encoder, decoder, latent, likelihood)
+
+
 class VAE(nn.Module):
     """Encoder -> latent family -> decoder -> likelihood, as one module.
 
-    The decoder mirrors the encoder's hidden layers. Which latent family and
-    which likelihood are plugged in is the estimator's choice.
+    Which networks (:func:`build_vae`), latent family and likelihood are
+    plugged in is the estimator's choice.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, activation, latent, likelihood):
+    def __init__(self, n_features, network, encoder, decoder, latent, likelihood):
         super().__init__()
         # Kept so that the module can be described in plain data and rebuilt
         # (skvae._core.state), which is how estimators pickle and save.
         self.n_features = n_features
-        self.hidden_layer_sizes = tuple(hidden_layer_sizes)
-        self.activation = activation
-        self.encoder = Network(
-            n_features, hidden_layer_sizes, latent.n_encoder_outputs, activation
-        )
-        self.decoder = Network(
-            latent.n_components, hidden_layer_sizes[::-1], n_features, activation
-        )
+        self.network = dict(network)
+        self.encoder = encoder
+        self.decoder = decoder
         self.latent = latent
         self.likelihood = likelihood
 
@@ -122,7 +184,7 @@ class VAE(nn.Module):
 
     def decode_with_jacobian(self, z):
         """The decoder's output and its Jacobian in z: (rows, outputs, inputs)."""
-        return jacobian(self.decoder, z)
+        return self.decoder.jacobian(z)
 
     @torch.no_grad()
     def initialize(self, x_mean, x_var):
@@ -133,8 +195,8 @@ class VAE(nn.Module):
         map added noise that the likelihood's variances, started at the data's
         (tiny for near-constant features), turned into losses of 50,000 nats.
         """
-        nn.init.zeros_(self.decoder.linear.weight)
-        self.decoder.linear.bias.copy_(self.likelihood.initialize(x_mean, x_var))
+        weight = x_mean.new_zeros(self.n_features, self.latent.n_components)
+        self.decoder.set_linear(weight, self.likelihood.initialize(x_mean, x_var))
 
     def supports_linear_start(self):
         """Whether the latent family and the likelihood make a linear model
@@ -159,10 +221,9 @@ class VAE(nn.Module):
         k = min(components.shape[0], self.latent.n_components)
         components, variances = components[:k], variances[:k]
         loading = torch.sqrt(torch.clamp(variances - noise_variance, min=0.0))
-        decoder_weight = torch.zeros_like(self.decoder.linear.weight)
+        decoder_weight = x_mean.new_zeros(self.n_features, self.latent.n_components)
         decoder_weight[:, :k] = components.T * loading
-        self.decoder.linear.weight.copy_(decoder_weight)
-        self.decoder.linear.bias.copy_(x_mean)
+        self.decoder.set_linear(decoder_weight, x_mean)
         # One step towards factor analysis: each feature's variance is what
         # the components leave of it. On standardized digits, whose edge
         # pixels hardly vary, an isotropic start scored 12 nats below
@@ -183,11 +244,11 @@ class VAE(nn.Module):
         covariance = torch.linalg.inv(precision)
         mean_weight = (covariance @ (weight.T / noise.double())).to(x_mean)
         logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
-        weight, bias = self.latent.linear_encoder_start(
-            mean_weight, -mean_weight @ x_mean, logvar
+        self.encoder.set_linear(
+            *self.latent.linear_encoder_start(
+                mean_weight, -mean_weight @ x_mean, logvar
+            )
         )
-        self.encoder.linear.weight.copy_(weight)
-        self.encoder.linear.bias.copy_(bias)
 
 
 class Encoder(nn.Module):

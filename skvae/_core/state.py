@@ -13,15 +13,18 @@ import torch
 
 from .latents import LATENTS
 from .likelihoods import LIKELIHOODS
-from .networks import VAE
+from .networks import build_vae
 
 
 def module_config(module):
-    """What :func:`build_module` needs to build ``module`` again: plain data."""
+    """What :func:`build_module` needs to build ``module`` again: plain data.
+
+    ``{"n_features", "network", "latent", "likelihood"}``, the last three
+    each ``{"name": ..., **its arguments}``.
+    """
     return {
         "n_features": module.n_features,
-        "hidden_layer_sizes": list(module.hidden_layer_sizes),
-        "activation": module.activation,
+        "network": _plain(module.network),
         "latent": {
             "name": _registered_name(LATENTS, module.latent),
             "n_components": module.latent.n_components,
@@ -52,10 +55,9 @@ def build_module(config, arrays, device="cpu"):
     latent = dict(config["latent"])
     likelihood = dict(config["likelihood"])
     with torch.random.fork_rng(devices=[]):
-        module = VAE(
+        module = build_vae(
             n_features,
-            tuple(config["hidden_layer_sizes"]),
-            config["activation"],
+            _network_config(config),
             LATENTS.lookup(latent.pop("name"))(**latent),
             LIKELIHOODS.lookup(likelihood.pop("name"))(n_features, **likelihood),
         )
@@ -90,6 +92,33 @@ def map_leaves(obj, kind, function):
     if isinstance(obj, list | tuple):
         return type(obj)(map_leaves(value, kind, function) for value in obj)
     return obj
+
+
+def _network_config(config):
+    """The network part of a config, also from the layout of schema version 1:
+    ``hidden_layer_sizes`` and ``activation`` at the top, and a decoder that
+    mirrors the encoder."""
+    if "network" in config:
+        network = dict(config["network"])
+    else:
+        network = {
+            "name": "linear_plus_mlp",
+            "hidden_layer_sizes": config["hidden_layer_sizes"],
+            "decoder_layer_sizes": config["hidden_layer_sizes"][::-1],
+            "activation": config["activation"],
+        }
+    # JSON has no tuples: the sizes come back as lists.
+    return {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in network.items()
+    }
+
+
+def _plain(network):
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in network.items()
+    }
 
 
 def _registered_name(registry, part):
