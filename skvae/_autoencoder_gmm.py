@@ -45,7 +45,6 @@ class AutoencoderGMM(BaseVAE):
         Widths of the decoder's hidden layers, from the latent side; None uses
         ``hidden_layer_sizes`` in reverse. An empty tuple gives a linear map.
 
-
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in
         :class:`~sklearn.neural_network.MLPClassifier`.
@@ -161,6 +160,16 @@ class AutoencoderGMM(BaseVAE):
     loss_curve_ : list of float
         Training loss (negative reconstruction log-likelihood, nats per sample)
         after each epoch.
+
+    reconstruction_curve_ : list of float
+        The reconstruction part of the training loss after each epoch: the
+        log-likelihood of the rows under the decoder, in nats per sample,
+        averaged over the epoch's batches.
+
+    kl_curve_ : list of float
+        The KL part of the training loss after each epoch, before any weight,
+        in nats per sample, averaged over the epoch's batches; 0 where the
+        objective has no KL term.
 
     validation_scores_ : list of float or None
         With ``early_stopping``, the reconstruction log-likelihood of the
@@ -331,9 +340,6 @@ class AutoencoderGMM(BaseVAE):
         self.n_mixture_components = n_mixture_components
         self.mixture_covariance_type = mixture_covariance_type
         self.mixture_reg_covar = mixture_reg_covar
-
-    def _kl_schedule(self):
-        return 0.0, 0
 
     def _check_training_rows(self, n_train, n_samples):
         n_required = max(2, self.n_mixture_components)

@@ -38,7 +38,7 @@ from ._core.noise import RowDraws, row_uniforms
 from ._core.scoring import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.threads import fastest_thread_count, torch_threads
-from ._core.training import evaluate, train
+from ._core.training import TrainingSettings, evaluate, train
 from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
 from ._input import check_input_kind, checked_layer_sizes
@@ -161,8 +161,9 @@ class BaseVAE(
     _latent_family = None
 
     def _kl_schedule(self):
-        """``(beta, kl_warmup_steps)``: the KL weight and its warm-up."""
-        return self.beta, self.kl_warmup_steps
+        """``(beta, kl_warmup_steps)``: the KL weight and its warm-up. The
+        plain ELBO unless the estimator weighs the KL term (:class:`BaseBetaVAE`)."""
+        return 1.0, 0
 
     def _check_training_rows(self, n_train, n_samples):
         """Refuse, before training, too few rows to train on."""
@@ -229,57 +230,133 @@ class BaseVAE(
             self._init_callback_context(max_subtasks=max_epochs)
 
     def _fit(self, X, incremental):
-        first_call = not ((incremental or self.warm_start) and hasattr(self, "module_"))
-        check_input_kind(X, type(self).__name__)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=first_call
-        )
-        self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
-        network = self._network()
+        """fit and partial_fit, as a chain of steps: validate -> prepare the
+        module (new, or a copy of the fitted one) -> split -> initialize ->
+        optimizer -> settings (batches, epochs, KL schedule, seeds) -> train ->
+        record -> diagnose."""
+        resume = (incremental or self.warm_start) and hasattr(self, "module_")
+        X, network = self._validate_for_fit(X, reset=not resume)
         device = resolve_device(self.device)
-        if first_call:
-            self._random_state = check_random_state(self.random_state)
-            self._eval_seed = int(self._random_state.randint(_MAX_SEED))
-            module = self._build_module(network)
-            optimizer_state = None
-            self.n_iter_ = 0
-            self.n_steps_ = 0
-            self.loss_curve_ = []
+        module, optimizer_state = self._prepare_module(network, resume, device)
+        X_train, X_val = self._split(X, incremental)
+        self._check_training_rows(X_train.shape[0], X.shape[0])
+        if not resume:
+            self._initialize(module, X_train, device)
+        optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
+        settings = self._training_settings(X_train.shape[0], incremental)
+        history, n_threads, reporter = self._train(
+            module, optimizer, X_train, X_val, settings
+        )
+        self._record(module, optimizer, device, history, n_threads, X_val is not None)
+        with torch_threads(self.n_threads_):
+            self._diagnose(X_train, settings.batch_size)
+            self._after_training(X_train)
+        if reporter is not None:
+            reporter.finish()
+        if not incremental and not history.stopped_early:
+            self._warn_not_converged(validated=X_val is not None)
+
+    def _validate_for_fit(self, X, reset):
+        """X validated, and the networks the parameters ask for: refused
+        before anything changes."""
+        check_input_kind(X, type(self).__name__)
+        X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset)
+        self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
+        return X, self._network()
+
+    def _network(self):
+        """The networks' description, as ``skvae._core.networks.build_vae``
+        takes it."""
+        encoder = checked_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        decoder = encoder[::-1]
+        if self.decoder_layer_sizes is not None:
+            decoder = checked_layer_sizes(
+                self.decoder_layer_sizes, "decoder_layer_sizes"
+            )
+        return {
+            "name": "linear_plus_mlp",
+            "hidden_layer_sizes": encoder,
+            "decoder_layer_sizes": decoder,
+            "activation": self.activation,
+        }
+
+    def _prepare_module(self, network, resume, device):
+        """The module to train, on ``device`` and given the current parameters,
+        and the optimizer state to continue from (None for a new module)."""
+        if resume:
+            module, optimizer_state = self._continued_module(network)
         else:
-            fitted = _architecture(self.module_)
-            if fitted != (self.n_components, network, self.likelihood):
-                raise ValueError(
-                    "warm_start and partial_fit continue training the fitted "
-                    f"networks, built with {_architecture_text(*fitted)}; the "
-                    "parameters now ask for a different architecture. Set them "
-                    "back, or set warm_start=False to train a new model."
-                )
-            # Train copies, so that a failure leaves the fitted model untouched
-            # (Adam's load_state_dict keeps the tensors it is given).
-            module = copy.deepcopy(self.module_)
-            optimizer_state = copy.deepcopy(self._optimizer_state)
+            module, optimizer_state = self._new_module(network), None
         module.to(device)
-        # The parameters that may change between fits reach the parts by name,
-        # so that warm_start and partial_fit train with the current values.
         parameters = self.get_params(deep=False)
         module.latent.configure(parameters)
         module.likelihood.configure(parameters)
+        return module, optimizer_state
 
-        X_train, X_val = self._split(X, incremental)
-        self._check_training_rows(X_train.shape[0], X.shape[0])
-        if first_call:
-            module.initialize(
-                *(
-                    torch.as_tensor(s, dtype=torch.float32, device=device)
-                    for s in _mean_variance(X_train)
-                )
+    def _new_module(self, network):
+        """A new, untrained module, and the bookkeeping of a first fit."""
+        self._random_state = check_random_state(self.random_state)
+        self._eval_seed = int(self._random_state.randint(_MAX_SEED))
+        parameters = self.get_params(deep=False)
+        # Seed torch's global generator only inside this block, so that the
+        # weights depend on random_state alone and the caller's RNG is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self._random_state.randint(_MAX_SEED)))
+            latent = LATENTS.lookup(self._latent_family)
+            module = build_vae(
+                self.n_features_in_,
+                network,
+                latent(self.n_components, **latent.own_parameters(parameters)),
+                make_likelihood(self.likelihood, self.n_features_in_, parameters),
             )
-            self._linear_start(module, X_train, device)
-        optimizer = _adam(module.parameters(), self.learning_rate)
-        if optimizer_state is not None:
-            optimizer.load_state_dict(optimizer_state)
+        self.n_iter_ = 0
+        self.n_steps_ = 0
+        self.loss_curve_ = []
+        self.reconstruction_curve_ = []
+        self.kl_curve_ = []
+        return module
 
-        n_train = X_train.shape[0]
+    def _continued_module(self, network):
+        """Copies of the fitted module and optimizer state, to train on: a
+        failure then leaves the fitted model untouched (Adam's load_state_dict
+        keeps the tensors it is given)."""
+        fitted = _architecture(self.module_)
+        if fitted != (self.n_components, network, self.likelihood):
+            raise ValueError(
+                "warm_start and partial_fit continue training the fitted "
+                f"networks, built with {_architecture_text(*fitted)}; the "
+                "parameters now ask for a different architecture. Set them "
+                "back, or set warm_start=False to train a new model."
+            )
+        return copy.deepcopy(self.module_), copy.deepcopy(self._optimizer_state)
+
+    def _initialize(self, module, X, device):
+        """Start the model from statistics of X: the untrained model predicts
+        the data's mean and variance, or, where the latent family and the
+        likelihood allow it, is probabilistic PCA of X.
+
+        The networks' linear parts then start at the maximum-likelihood
+        probabilistic PCA with ``n_components`` components (the nonlinear
+        parts start at zero), so that training starts from PCA's likelihood
+        rather than from noise (``benchmarks/bench_density_panel.py``).
+        """
+        module.initialize(
+            *(
+                torch.as_tensor(s, dtype=torch.float32, device=device)
+                for s in _mean_variance(X)
+            )
+        )
+        if X.shape[0] < 2 or not module.supports_linear_start():
+            return
+        start = _principal_components(
+            X, self.n_components, module.likelihood.min_variance
+        )
+        module.linear_start(
+            *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
+        )
+
+    def _training_settings(self, n_train, incremental):
+        """Batch size, epochs, KL schedule and seeds of one training run."""
         batch_size = self.batch_size
         if batch_size == "auto":
             # 64 rows: on the density panel, 64 beat 200 on 6 of 7 data sets
@@ -293,88 +370,75 @@ class BaseVAE(
             # that the model returned is trained at the KL weight asked for.
             steps = max_epochs * -(-n_train // batch_size)
             warmup_steps = min(warmup_steps, self.n_steps_ + steps // 2)
-        reporter = epoch_reporter(self, X_train, max_epochs, module, device)
-        first_batch = training_rows(X_train[:batch_size], device)
+        permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
+        return TrainingSettings(
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            beta=beta,
+            warmup_steps=warmup_steps,
+            start_step=self.n_steps_,
+            permutation_seed=int(permutation_seed),
+            noise_seed=int(noise_seed),
+        )
+
+    def _train(self, module, optimizer, X_train, X_val, settings):
+        """The minibatch loop over X_train, validated on X_val if any, on the
+        thread count measured faster: ``(history, threads, progress reporter)``."""
+        device = next(module.parameters()).device
+        reporter = epoch_reporter(self, X_train, settings.max_epochs, module, device)
+        first_batch = training_rows(X_train[: settings.batch_size], device)
         first_batch = first_batch[: len(first_batch)]
+        n_steps = settings.max_epochs * -(-X_train.shape[0] // settings.batch_size)
         n_threads = 1
-        if max_epochs * -(-n_train // batch_size) >= _MIN_STEPS_TO_TIME_THREADS:
+        if n_steps >= _MIN_STEPS_TO_TIME_THREADS:
             n_threads = fastest_thread_count(
                 module, first_batch, torch.get_num_threads()
             )
         with torch_threads(n_threads):
-            history = self._train(
+            history = train(
                 module,
                 optimizer,
-                X_train,
-                X_val,
-                batch_size,
-                max_epochs,
-                beta,
-                warmup_steps,
-                device,
-                reporter,
+                training_rows(X_train, device),
+                settings,
+                validation_data=None if X_val is None else training_rows(X_val, device),
+                validation_noise=lambda x: self._score_noise(module, x, 1),
+                on_epoch_end=reporter,
             )
         check_trained(module, first_batch)
+        return history, n_threads, reporter
 
+    def _record(self, module, optimizer, device, history, n_threads, validated):
+        """The fitted attributes of a finished training run."""
         self.module_ = module
         self.device_ = device
         self.n_threads_ = n_threads
         self._optimizer_state = _map_tensors(optimizer.state_dict(), _to_cpu)
+        n_before = len(self.loss_curve_)
         self.n_iter_ += history.n_epochs
         self.n_steps_ = history.n_steps
         self.loss_curve_ = self.loss_curve_ + history.loss_curve
-        self.validation_scores_ = (
-            history.validation_scores if X_val is not None else None
+        # A model fitted before the loss's parts were kept (a file of schema
+        # version 1) has no record of them for its earlier epochs.
+        unknown = [math.nan] * n_before
+        self.reconstruction_curve_ = (
+            getattr(self, "reconstruction_curve_", unknown)
+            + history.reconstruction_curve
         )
+        self.kl_curve_ = getattr(self, "kl_curve_", unknown) + history.kl_curve
+        self.validation_scores_ = history.validation_scores if validated else None
         self.best_validation_score_ = history.best_validation_score
-        with torch_threads(n_threads):
-            self._diagnose(X_train, batch_size)
-            self._after_training(X_train)
-        if reporter is not None:
-            reporter.finish()
-        if not incremental and not history.stopped_early:
-            monitored = "loss" if X_val is None else "validation objective"
-            _warn_at_caller(
-                f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
-                f"reached and the {monitored} "
-                f"was still improving by more than tol={self.tol} within the last "
-                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
-                "max_iter, or loosen tol.",
-                ConvergenceWarning,
-            )
 
-    def _train(
-        self,
-        module,
-        optimizer,
-        X_train,
-        X_val,
-        batch_size,
-        max_epochs,
-        beta,
-        warmup_steps,
-        device,
-        reporter,
-    ):
-        """The minibatch loop over X_train, validated on X_val if any."""
-        permutation_seed, noise_seed = self._random_state.randint(_MAX_SEED, size=2)
-        validation = X_val is not None
-        return train(
-            module,
-            optimizer,
-            training_rows(X_train, device),
-            batch_size=batch_size,
-            max_epochs=max_epochs,
-            beta=beta,
-            warmup_steps=warmup_steps,
-            start_step=self.n_steps_,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            permutation_generator=torch.Generator().manual_seed(int(permutation_seed)),
-            noise_generator=torch.Generator(device=device).manual_seed(int(noise_seed)),
-            validation_data=training_rows(X_val, device) if validation else None,
-            validation_noise=lambda x: self._score_noise(module, x, 1),
-            on_epoch_end=reporter,
+    def _warn_not_converged(self, validated):
+        monitored = "validation objective" if validated else "loss"
+        _warn_at_caller(
+            f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
+            f"reached and the {monitored} "
+            f"was still improving by more than tol={self.tol} within the last "
+            f"n_iter_no_change={self.n_iter_no_change} epochs. Increase "
+            "max_iter, or loosen tol.",
+            ConvergenceWarning,
         )
 
     def _diagnose(self, X, batch_size):
@@ -410,56 +474,6 @@ class BaseVAE(
             np.sum(self.component_activity_ > _ACTIVITY_THRESHOLD)
         )
         self.kl_per_component_ = torch.cat(kls).mean(0).numpy() if kls else None
-
-    def _network(self):
-        """The networks' description, as ``skvae._core.networks.build_vae``
-        takes it."""
-        encoder = checked_layer_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
-        decoder = encoder[::-1]
-        if self.decoder_layer_sizes is not None:
-            decoder = checked_layer_sizes(
-                self.decoder_layer_sizes, "decoder_layer_sizes"
-            )
-        return {
-            "name": "linear_plus_mlp",
-            "hidden_layer_sizes": encoder,
-            "decoder_layer_sizes": decoder,
-            "activation": self.activation,
-        }
-
-    def _build_module(self, network):
-        # Seed torch's global generator only inside this block, so that the
-        # weights depend on random_state alone and the caller's RNG is untouched.
-        parameters = self.get_params(deep=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self._random_state.randint(_MAX_SEED)))
-            latent = LATENTS.lookup(self._latent_family)
-            return build_vae(
-                self.n_features_in_,
-                network,
-                latent(self.n_components, **latent.own_parameters(parameters)),
-                make_likelihood(self.likelihood, self.n_features_in_, parameters),
-            )
-
-    def _linear_start(self, module, X, device):
-        """Start a linear-Gaussian model at probabilistic PCA of X.
-
-        The networks' linear parts start at the maximum-likelihood
-        probabilistic PCA with ``n_components`` components (the nonlinear
-        parts start at zero), so that training starts from PCA's likelihood
-        rather than from noise: on the density panel this lifted held-out
-        scores by ... nats (``benchmarks/bench_density_panel.py``). Families or
-        likelihoods that are not linear-Gaussian keep their start, and the
-        components are not computed for them.
-        """
-        if X.shape[0] < 2 or not module.supports_linear_start():
-            return
-        start = _principal_components(
-            X, self.n_components, module.likelihood.min_variance
-        )
-        module.linear_start(
-            *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
-        )
 
     def _split(self, X, incremental):
         n_samples = X.shape[0]
@@ -813,6 +827,19 @@ class BaseVAE(
         super().__setstate__(state)
 
 
+class BaseBetaVAE(BaseVAE):
+    """Shared base of the VAEs whose objective weighs a KL term by ``beta``."""
+
+    _parameter_constraints: dict = {
+        **BaseVAE._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
+    }
+
+    def _kl_schedule(self):
+        return self.beta, self.kl_warmup_steps
+
+
 def _architecture(module):
     """What warm_start and partial_fit require to be unchanged: the latent
     size, the networks and the likelihood."""
@@ -826,15 +853,18 @@ def _architecture_text(n_components, network, likelihood):
     return f"n_components={n_components}, {described}, likelihood={likelihood!r}"
 
 
-def _adam(parameters, learning_rate):
+def _adam(parameters, learning_rate, state=None):
     """Adam, fused into one kernel per step where torch has it for the device
     (CPU from torch 2.4): the per-tensor loop cost a 784-400-20 network about
-    a fifth of each step."""
+    a fifth of each step. ``state`` continues a previous optimizer."""
     parameters = list(parameters)
     try:
-        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate, fused=True)
     except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(parameters, lr=learning_rate)
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    if state is not None:
+        optimizer.load_state_dict(state)
+    return optimizer
 
 
 def _warn_at_caller(message, category):

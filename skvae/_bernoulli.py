@@ -2,11 +2,11 @@
 
 from numbers import Real
 
-from ._base import BaseVAE
-from ._sklearn_compat import Interval, IntInterval, StrOptions
+from ._base import BaseBetaVAE
+from ._sklearn_compat import Interval, StrOptions
 
 
-class BernoulliVAE(BaseVAE):
+class BernoulliVAE(BaseBetaVAE):
     """Variational autoencoder with binary latent codes.
 
     The model draws a code z of ``n_components`` independent fair bits and
@@ -37,7 +37,6 @@ class BernoulliVAE(BaseVAE):
     decoder_layer_sizes : array-like of int or None, default=None
         Widths of the decoder's hidden layers, from the latent side; None uses
         ``hidden_layer_sizes`` in reverse. An empty tuple gives a linear map.
-
 
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in
@@ -171,6 +170,16 @@ class BernoulliVAE(BaseVAE):
         sample, estimated with the training draws (relaxed bits for
         ``'relaxed'``).
 
+    reconstruction_curve_ : list of float
+        The reconstruction part of the training loss after each epoch: the
+        log-likelihood of the rows under the decoder, in nats per sample,
+        averaged over the epoch's batches.
+
+    kl_curve_ : list of float
+        The KL part of the training loss after each epoch, before any weight,
+        in nats per sample, averaged over the epoch's batches; 0 where the
+        objective has no KL term.
+
     validation_scores_ : list of float or None
         With ``early_stopping``, the validation objective (beta-ELBO with hard
         bits, nats per sample) after each epoch of the last ``fit``; otherwise
@@ -295,9 +304,7 @@ class BernoulliVAE(BaseVAE):
     _latent_family = "bernoulli"
 
     _parameter_constraints: dict = {
-        **BaseVAE._parameter_constraints,
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
+        **BaseBetaVAE._parameter_constraints,
         "gradient_estimator": [
             StrOptions({"reinforce", "relaxed", "straight_through"})
         ],

@@ -1,12 +1,9 @@
 """GaussianVAE: a variational autoencoder with a Gaussian latent space."""
 
-from numbers import Real
-
-from ._base import BaseVAE
-from ._sklearn_compat import Interval, IntInterval
+from ._base import BaseBetaVAE
 
 
-class GaussianVAE(BaseVAE):
+class GaussianVAE(BaseBetaVAE):
     """Variational autoencoder with a Gaussian latent space.
 
     The model draws a code z from N(0, I) in ``n_components`` dimensions and
@@ -34,7 +31,6 @@ class GaussianVAE(BaseVAE):
     decoder_layer_sizes : array-like of int or None, default=None
         Widths of the decoder's hidden layers, from the latent side; None uses
         ``hidden_layer_sizes`` in reverse. An empty tuple gives a linear map.
-
 
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
         Activation between hidden layers, as in
@@ -136,6 +132,16 @@ class GaussianVAE(BaseVAE):
     loss_curve_ : list of float
         Training loss (negative beta-ELBO, nats per sample) after each epoch.
 
+    reconstruction_curve_ : list of float
+        The reconstruction part of the training loss after each epoch: the
+        log-likelihood of the rows under the decoder, in nats per sample,
+        averaged over the epoch's batches.
+
+    kl_curve_ : list of float
+        The KL part of the training loss after each epoch, before any weight,
+        in nats per sample, averaged over the epoch's batches; 0 where the
+        objective has no KL term.
+
     validation_scores_ : list of float or None
         With ``early_stopping``, the validation objective (beta-ELBO, nats per
         sample) after each epoch of the last ``fit``; otherwise None.
@@ -220,12 +226,6 @@ class GaussianVAE(BaseVAE):
     """
 
     _latent_family = "gaussian"
-
-    _parameter_constraints: dict = {
-        **BaseVAE._parameter_constraints,
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup_steps": [IntInterval(0, None, closed="left")],
-    }
 
     def __init__(
         self,

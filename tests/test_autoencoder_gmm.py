@@ -52,6 +52,12 @@ def test_no_kl_parameters():
     assert params["n_mixture_components"] == 10
 
 
+def test_the_loss_is_the_reconstruction_alone(digits):
+    model = AutoencoderGMM(2, n_mixture_components=2, **FAST).fit(digits[0][:100])
+    assert model.kl_curve_ == [0.0] * 3
+    assert model.loss_curve_ == [-r for r in model.reconstruction_curve_]
+
+
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_mixture_is_fitted_on_the_codes(digits, covariance_type):
     X = digits[0][:200]

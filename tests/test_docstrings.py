@@ -72,6 +72,8 @@ SAME_ATTRIBUTES = [
     "device_",
     "n_iter_",
     "n_steps_",
+    "reconstruction_curve_",
+    "kl_curve_",
     "best_validation_score_",
     "n_features_in_",
     "feature_names_in_",

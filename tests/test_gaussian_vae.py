@@ -12,7 +12,7 @@ from skvae import GaussianVAE
 from skvae._core.latents import GaussianLatent
 from skvae._core.objectives import elbo
 from skvae._core.scoring import importance_weighted_log_likelihood
-from skvae._core.training import beta_at, train
+from skvae._core.training import TrainingSettings, beta_at, train
 
 FAST = dict(hidden_layer_sizes=(16,), max_iter=3, device="cpu", random_state=0)
 
@@ -118,6 +118,21 @@ def test_fitted_attributes(digits):
     assert vae.device_ == torch.device("cpu")
     assert vae.transform(X[:5]).shape == (5, 3)
     assert vae.inverse_transform(np.zeros((2, 3))).shape == (2, 64)
+
+
+def test_the_loss_parts_are_kept_for_every_epoch(digits):
+    X, _ = digits
+    vae = GaussianVAE(2, beta=2.0, early_stopping=False, **FAST).fit(X[:100])
+    loss = np.array(vae.loss_curve_)
+    reconstruction = np.array(vae.reconstruction_curve_)
+    kl = np.array(vae.kl_curve_)
+    assert loss.shape == reconstruction.shape == kl.shape == (3,)
+    # Each epoch's loss is beta * KL - reconstruction, all means over its rows.
+    np.testing.assert_allclose(loss, 2.0 * kl - reconstruction, rtol=1e-5)
+    assert (kl > 0).all()
+    vae.partial_fit(X[:100])
+    assert len(vae.reconstruction_curve_) == len(vae.kl_curve_) == 4
+    assert vae.reconstruction_curve_[:3] == list(reconstruction)
 
 
 def test_training_reduces_the_loss(digits):
@@ -238,15 +253,14 @@ def test_training_loop_restores_the_best_validation_weights(digits):
         model,
         torch.optim.Adam(model.parameters(), lr=0.05),
         x_train,
-        batch_size=20,
-        max_epochs=40,
-        beta=1.0,
-        warmup_steps=0,
-        start_step=0,
-        tol=0.0,
-        n_iter_no_change=3,
-        permutation_generator=torch.Generator().manual_seed(0),
-        noise_generator=torch.Generator().manual_seed(1),
+        TrainingSettings(
+            batch_size=20,
+            max_epochs=40,
+            tol=0.0,
+            n_iter_no_change=3,
+            permutation_seed=0,
+            noise_seed=1,
+        ),
         validation_data=x_val,
         validation_noise=lambda x: noise,
     )

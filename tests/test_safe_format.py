@@ -194,3 +194,11 @@ def test_files_written_by_schema_1_still_load(name):
     assert model.loss_curve_ == expected["loss_curve_"]
     assert np.isfinite(model.score(rows))
     assert model.sample(2).shape == (2, 64)
+    # Training goes on; a file of schema 1 has no loss parts for its epochs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(rows)
+    n_saved = expected["n_iter_"]
+    for curve in (model.reconstruction_curve_, model.kl_curve_):
+        assert len(curve) == n_saved + 1 and np.isfinite(curve[-1])
+        assert np.isnan(curve[:n_saved]).all()

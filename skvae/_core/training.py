@@ -15,11 +15,34 @@ import torch
 from .objectives import elbo, training_loss
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How :func:`train` trains: plain values, fixed for one call."""
+
+    batch_size: int
+    max_epochs: int
+    tol: float
+    n_iter_no_change: int
+    # The KL weight, reached after warmup_steps optimizer steps counted from
+    # the first call (start_step steps were taken before this one).
+    beta: float = 1.0
+    warmup_steps: int = 0
+    start_step: int = 0
+    # Seeds of the batch order (a CPU generator) and of the training noise (a
+    # generator on the model's device).
+    permutation_seed: int = 0
+    noise_seed: int = 0
+
+
 @dataclass
 class History:
     """What one call of :func:`train` did."""
 
     loss_curve: list = field(default_factory=list)
+    # The loss's parts at each epoch, means over the rows: the reconstruction
+    # log-likelihood and the KL term (unweighted), in nats per row.
+    reconstruction_curve: list = field(default_factory=list)
+    kl_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     n_epochs: int = 0
     n_steps: int = 0
@@ -40,21 +63,13 @@ def train(
     model,
     optimizer,
     data,
+    settings,
     *,
-    batch_size,
-    max_epochs,
-    beta,
-    warmup_steps,
-    start_step,
-    tol,
-    n_iter_no_change,
-    permutation_generator,
-    noise_generator,
     validation_data=None,
     validation_noise=None,  # a function: rows -> their noise, as in elbo()
     on_epoch_end=None,  # called as on_epoch_end(epoch, loss, validation_score)
 ):
-    """Train ``model`` for up to ``max_epochs`` epochs over ``data``.
+    """Train ``model`` for up to ``settings.max_epochs`` epochs over ``data``.
 
     Stopping follows scikit-learn's MLP: training stops when the monitored value
     (validation objective if ``validation_data`` is given, else the training
@@ -62,30 +77,30 @@ def train(
     inside the KL warm-up never count, since their objective is not the final
     one. With validation data, the best weights are restored at the end.
     """
-    history = History(n_steps=start_step)
+    device = next(model.parameters()).device
+    generators = _Generators(
+        permutation=torch.Generator().manual_seed(int(settings.permutation_seed)),
+        noise=torch.Generator(device=device).manual_seed(int(settings.noise_seed)),
+    )
+    history = History(n_steps=settings.start_step)
     best = math.inf  # of the loss, or of minus the validation score
     best_state = None
     no_improvement = 0
+    beta = settings.beta
     if validation_data is not None:
         # The starting point competes too: a model that training cannot
         # improve on held-out data is returned as it started.
         best = -_validation_score(model, validation_data, validation_noise, beta)
         best_state = copy.deepcopy(model.state_dict())
-    for epoch in range(max_epochs):
+    for epoch in range(settings.max_epochs):
         model.train()
-        loss = _run_epoch(
-            model,
-            optimizer,
-            data,
-            batch_size,
-            beta,
-            warmup_steps,
-            permutation_generator,
-            noise_generator,
-            history,
+        loss, reconstruction, kl = _run_epoch(
+            model, optimizer, data, settings, generators, history
         )
         _check_finite("loss", loss, epoch)
         history.loss_curve.append(loss)
+        history.reconstruction_curve.append(reconstruction)
+        history.kl_curve.append(kl)
         history.n_epochs += 1
         monitored = loss
         if validation_data is not None:
@@ -97,20 +112,26 @@ def train(
         if on_epoch_end is not None:
             scores = history.validation_scores
             on_epoch_end(epoch + 1, loss, scores[-1] if scores else None)
-        if history.n_steps < warmup_steps:
+        if history.n_steps < settings.warmup_steps:
             continue
-        no_improvement = no_improvement + 1 if monitored > best - tol else 0
+        no_improvement = no_improvement + 1 if monitored > best - settings.tol else 0
         if monitored < best:
             best = monitored
             if validation_data is not None:
                 best_state = copy.deepcopy(model.state_dict())
-        if no_improvement > n_iter_no_change:
+        if no_improvement > settings.n_iter_no_change:
             history.stopped_early = True
             break
     if best_state is not None:
         model.load_state_dict(best_state)
         history.best_validation_score = -best
     return history
+
+
+@dataclass(frozen=True)
+class _Generators:
+    permutation: torch.Generator
+    noise: torch.Generator
 
 
 def _check_finite(name, value, epoch):
@@ -128,31 +149,24 @@ def _validation_score(model, data, noise, beta):
     return evaluate(lambda x: elbo(model, x, noise(x), beta), data).mean().item()
 
 
-def _run_epoch(
-    model,
-    optimizer,
-    data,
-    batch_size,
-    beta,
-    warmup_steps,
-    permutation_generator,
-    noise_generator,
-    history,
-):
+def _run_epoch(model, optimizer, data, settings, generators, history):
+    """One pass over ``data``: the mean loss, reconstruction and KL per row."""
     n_samples = len(data)
-    order = torch.randperm(n_samples, generator=permutation_generator)
-    total = torch.zeros((), device=noise_generator.device)
-    for start in range(0, n_samples, batch_size):
-        x = data[order[start : start + batch_size]]
-        loss, _, _ = training_loss(
-            model, x, beta_at(history.n_steps, beta, warmup_steps), noise_generator
-        )
+    order = torch.randperm(n_samples, generator=generators.permutation)
+    totals = torch.zeros(3, device=generators.noise.device)
+    for start in range(0, n_samples, settings.batch_size):
+        x = data[order[start : start + settings.batch_size]]
+        beta = beta_at(history.n_steps, settings.beta, settings.warmup_steps)
+        loss, reconstruction, kl = training_loss(model, x, beta, generators.noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         history.n_steps += 1
-        total += loss.detach() * x.shape[0]
-    return total.item() / n_samples
+        totals += torch.stack([loss.detach(), reconstruction, kl]) * x.shape[0]
+    # Divided as Python floats: the loss curve is the float32 sum over
+    # batches, divided in float64.
+    loss, reconstruction, kl = (total / n_samples for total in totals.tolist())
+    return loss, reconstruction, kl
 
 
 @torch.no_grad()
