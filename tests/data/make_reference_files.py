@@ -29,7 +29,10 @@ SMALL = dict(
 )
 MODELS = {
     # Feature names, validation scores: attributes that need their own encoding.
-    "gaussian_vae": GaussianVAE(2, early_stopping=True, **SMALL),
+    # From schema version 2, a decoder of its own.
+    "gaussian_vae": GaussianVAE(
+        2, early_stopping=True, decoder_layer_sizes=(4, 8), **SMALL
+    ),
     "bernoulli_vae": BernoulliVAE(4, likelihood="bernoulli", **SMALL),
     # The mixture prior: a scikit-learn estimator among the fitted attributes.
     "autoencoder_gmm": AutoencoderGMM(2, n_mixture_components=3, **SMALL),
