@@ -14,6 +14,7 @@ import warnings
 import weakref
 from abc import abstractmethod
 from contextlib import contextmanager
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -27,9 +28,18 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.extmath import randomized_svd
-from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.utils.random import sample_without_replacement
 
-from ._budget import budget_bytes, decoder_width, fitting, rows_plan, score_plan
+from ._budget import (
+    budget_bytes,
+    decoder_width,
+    exceeds_budget,
+    fitting,
+    keepable_rows,
+    rows_plan,
+    score_plan,
+    stream_plan,
+)
 from ._core.checks import check_trained
 from ._core.latents import LATENTS
 from ._core.likelihoods import LIKELIHOODS, make_likelihood
@@ -39,7 +49,7 @@ from ._core.scoring import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.threads import fastest_thread_count, torch_threads
 from ._core.training import TrainingSettings, evaluate, train
-from ._data import Rows, RowSubset, mean_variance, training_rows
+from ._data import InMemoryData, Rows, RowSubset
 from ._device import available_device, resolve_device
 from ._input import check_input_kind, checked_layer_sizes
 from ._progress import epoch_reporter
@@ -52,6 +62,16 @@ from ._sklearn_compat import (
     _fit_context,
     check_is_fitted,
     validate_data,
+)
+from ._stream import (
+    ChunkedArray,
+    StreamedData,
+    blockwise,
+    first_rows,
+    in_memory,
+    input_kind,
+    is_dask_array,
+    streams,
 )
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -169,7 +189,13 @@ class BaseVAE(
         """Refuse, before training, too few rows to train on."""
 
     def _after_training(self, X):
-        """Called with the training data once the networks are trained."""
+        """Called with the training data once the networks are trained (with
+        evenly spaced training rows, ``_streamed_rows_kept`` of them at most,
+        when the data are streamed)."""
+
+    # How many evenly spaced training rows a streamed fit keeps in memory for
+    # the diagnostics and _after_training (the budget may allow fewer).
+    _streamed_rows_kept = _MAX_DIAGNOSTIC_ROWS
 
     def _score_plan(self, module, itemsize):
         """``(rows per batch, draws per block)`` of ``score_samples``."""
@@ -183,8 +209,12 @@ class BaseVAE(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
             Training data. Sparse input is densified one batch at a time.
+            Data whose float32 copy would exceed the memory budget
+            (scikit-learn's ``working_memory``) are streamed from where they
+            lie, a memory-mapped file, an h5py or zarr dataset, a Dask array
+            (see :ref:`scaling`).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -208,8 +238,9 @@ class BaseVAE(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            One chunk of training data.
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
+            One chunk of training data, streamed as in :meth:`fit` if it
+            exceeds the memory budget.
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -231,38 +262,64 @@ class BaseVAE(
 
     def _fit(self, X, incremental):
         """fit and partial_fit, as a chain of steps: validate -> prepare the
-        module (new, or a copy of the fitted one) -> split -> initialize ->
-        optimizer -> settings (batches, epochs, KL schedule, seeds) -> train ->
-        record -> diagnose."""
+        module (new, or a copy of the fitted one) -> split (training data in
+        memory, or streamed) -> initialize -> optimizer -> settings (batches,
+        epochs, KL schedule, seeds) -> train -> record -> diagnose."""
         resume = (incremental or self.warm_start) and hasattr(self, "module_")
         X, network = self._validate_for_fit(X, reset=not resume)
         device = resolve_device(self.device)
         module, optimizer_state = self._prepare_module(network, resume, device)
-        X_train, X_val = self._split(X, incremental)
-        self._check_training_rows(X_train.shape[0], X.shape[0])
+        data = self._split(X, incremental)
+        self._check_training_rows(data.n_train, X.shape[0])
         if not resume:
-            self._initialize(module, X_train, device)
+            self._initialize(module, data, device)
         optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
-        settings = self._training_settings(X_train.shape[0], incremental)
-        history, n_threads, reporter = self._train(
-            module, optimizer, X_train, X_val, settings
-        )
-        self._record(module, optimizer, device, history, n_threads, X_val is not None)
+        settings = self._training_settings(data.n_train, incremental)
+        history, n_threads, reporter = self._train(module, optimizer, data, settings)
+        validated = self.early_stopping_
+        self._record(module, optimizer, device, history, n_threads, validated)
         with torch_threads(self.n_threads_):
-            self._diagnose(X_train, settings.batch_size)
-            self._after_training(X_train)
+            self._diagnose(data.kept_rows, settings.batch_size)
+            self._after_training(data.kept_rows)
         if reporter is not None:
             reporter.finish()
         if not incremental and not history.stopped_early:
-            self._warn_not_converged(validated=X_val is not None)
+            self._warn_not_converged(validated=validated)
 
     def _validate_for_fit(self, X, reset):
         """X validated, and the networks the parameters ask for: refused
-        before anything changes."""
-        check_input_kind(X, type(self).__name__)
-        X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset)
-        self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
+        before anything changes. X comes back as an array in memory, or as a
+        :class:`~skvae._stream.ChunkedArray` when its float32 copy would
+        exceed the memory budget: its shape and dtype are checked now, its
+        values as they are read (all of them in the first pass, before
+        training)."""
+        likelihood = LIKELIHOODS.lookup(self.likelihood)
+        kind = input_kind(X)
+        if streams(X, kind):
+            return self._chunked(X, kind, reset, likelihood), self._network()
+        X = self._validated(in_memory(X, kind), reset)
+        self._check_domain(X, likelihood)
+        if exceeds_budget(X):
+            X = ChunkedArray(X, X.dtype)
         return X, self._network()
+
+    def _validated(self, X, reset):
+        check_input_kind(X, type(self).__name__)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset
+        )
+
+    def _chunked(self, X, kind, reset, likelihood=None):
+        """X as a :class:`~skvae._stream.ChunkedArray`: its shape, dtype and
+        feature names validated on its first row, its values by scikit-learn's
+        ``check_array`` (and ``likelihood``'s domain) as each chunk is read."""
+        head = self._validated(first_rows(X, kind), reset)
+        checks = [partial(_checked_rows, estimator=self)]
+        if likelihood is not None:
+            checks.append(
+                partial(_checked_domain, estimator=self, likelihood=likelihood)
+            )
+        return ChunkedArray(X, head.dtype, checks)
 
     def _network(self):
         """The networks' description, as ``skvae._core.networks.build_vae``
@@ -330,26 +387,33 @@ class BaseVAE(
             )
         return copy.deepcopy(self.module_), copy.deepcopy(self._optimizer_state)
 
-    def _initialize(self, module, X, device):
-        """Start the model from statistics of X: the untrained model predicts
-        the data's mean and variance, or, where the latent family and the
-        likelihood allow it, is probabilistic PCA of X.
+    def _initialize(self, module, data, device):
+        """Start the model from statistics of the training rows: the untrained
+        model predicts the data's mean and variance, or, where the latent
+        family and the likelihood allow it, is probabilistic PCA of them.
 
         The networks' linear parts then start at the maximum-likelihood
         probabilistic PCA with ``n_components`` components (the nonlinear
         parts start at zero), so that training starts from PCA's likelihood
-        rather than from noise (``benchmarks/bench_density_panel.py``).
+        rather than from noise (``benchmarks/bench_density_panel.py``). All
+        the statistics come from one pass over the rows.
         """
+        linear = data.n_train >= 2 and module.supports_linear_start()
+        statistics = data.statistics(
+            **_statistics_plan(
+                data.n_train, self.n_features_in_, linear, data.statistics_budget
+            )
+        )
         module.initialize(
             *(
                 torch.as_tensor(s, dtype=torch.float32, device=device)
-                for s in _mean_variance(X)
+                for s in (statistics.mean, statistics.variance)
             )
         )
-        if X.shape[0] < 2 or not module.supports_linear_start():
+        if not linear:
             return
         start = _principal_components(
-            X, self.n_components, module.likelihood.min_variance
+            statistics, self.n_components, module.likelihood.min_variance
         )
         module.linear_start(
             *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
@@ -383,14 +447,14 @@ class BaseVAE(
             noise_seed=int(noise_seed),
         )
 
-    def _train(self, module, optimizer, X_train, X_val, settings):
-        """The minibatch loop over X_train, validated on X_val if any, on the
-        thread count measured faster: ``(history, threads, progress reporter)``."""
+    def _train(self, module, optimizer, data, settings):
+        """The minibatch loop over the training data, validated on its held-out
+        rows if any, on the thread count measured faster: ``(history, threads,
+        progress reporter)``."""
         device = next(module.parameters()).device
-        reporter = epoch_reporter(self, X_train, settings.max_epochs, module, device)
-        first_batch = training_rows(X_train[: settings.batch_size], device)
-        first_batch = first_batch[: len(first_batch)]
-        n_steps = settings.max_epochs * -(-X_train.shape[0] // settings.batch_size)
+        reporter = epoch_reporter(self, data.X, settings.max_epochs, module, device)
+        first_batch = data.head(settings.batch_size, device)
+        n_steps = settings.max_epochs * -(-data.n_train // settings.batch_size)
         n_threads = 1
         if n_steps >= _MIN_STEPS_TO_TIME_THREADS:
             n_threads = fastest_thread_count(
@@ -400,9 +464,9 @@ class BaseVAE(
             history = train(
                 module,
                 optimizer,
-                training_rows(X_train, device),
+                data.training(device),
                 settings,
-                validation_data=None if X_val is None else training_rows(X_val, device),
+                validation_data=data.validation(device),
                 validation_noise=lambda x: self._score_noise(module, x, 1),
                 on_epoch_end=reporter,
             )
@@ -476,14 +540,25 @@ class BaseVAE(
         self.kl_per_component_ = torch.cat(kls).mean(0).numpy() if kls else None
 
     def _split(self, X, incremental):
+        """The training data, in memory or streamed, and the rows that early
+        stopping holds out.
+
+        Streamed data hold out the same rows as data in memory, unless they
+        would exceed an eighth of the memory budget: then as many rows as fit
+        there, drawn at random (85,000 rows of 784 float32 features under the
+        default budget), since they are kept in memory for the whole fit.
+        """
         n_samples = X.shape[0]
         n_val = int(np.ceil(self.validation_fraction * n_samples))
         early_stopping = self.early_stopping
         if early_stopping == "auto":
             early_stopping = n_val >= _MIN_VALIDATION_ROWS and n_samples - n_val >= 1
         self.early_stopping_ = bool(early_stopping) and not incremental
+        streamed = isinstance(X, ChunkedArray)
         if not self.early_stopping_:
-            return X, None
+            if streamed:
+                return StreamedData(X, None, self._streamed_rows_kept)
+            return InMemoryData(X, None)
         if n_samples - n_val < 1:
             raise ValueError(
                 f"early_stopping=True holds out validation_fraction="
@@ -491,14 +566,23 @@ class BaseVAE(
                 "leaves none to train on. Pass more samples, lower "
                 "validation_fraction, or set early_stopping=False."
             )
+        if streamed:
+            n_held = min(n_val, keepable_rows(X.shape[1], X.dtype.itemsize))
+            if n_held < n_val:
+                held_out = sample_without_replacement(
+                    n_samples, n_held, random_state=self._random_state
+                )
+            else:
+                held_out = self._random_state.permutation(n_samples)[:n_val]
+            return StreamedData(X, np.sort(held_out), self._streamed_rows_kept)
         order = self._random_state.permutation(n_samples)
         train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
         if sp.issparse(X):
-            return X[train], X[val]
+            return InMemoryData(X[train], X[val])
         # Dense rows are read through their index, block by block: indexing
         # copied a float64 memmap whole before the float32 copy training makes.
         block = _block_rows(X)
-        return RowSubset(X, train, block), RowSubset(X, val, block)
+        return InMemoryData(RowSubset(X, train, block), RowSubset(X, val, block))
 
     def _check_domain(self, X, likelihood):
         """``likelihood``'s check of the values of X (a sparse matrix's stored
@@ -517,15 +601,20 @@ class BaseVAE(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
             Data to encode.
 
         Returns
         -------
-        Z : ndarray of shape (n_samples, n_components)
-            Latent codes, in the dtype of X (float32 or float64).
+        Z : ndarray or Dask array of shape (n_samples, n_components)
+            Latent codes, in the dtype of X (float32 or float64); a Dask
+            array, computed block by block, for a Dask array X.
         """
-        X = self._validate_fitted(X)
+        if is_dask_array(X):
+            return self._blockwise(X, "_encode", self._n_features_out)
+        return self._encode(self._validate_fitted(X))
+
+    def _encode(self, X):
         return self._map_rows(X, lambda module, x: module.latent.mean(module.encode(x)))
 
     def inverse_transform(self, X):
@@ -533,23 +622,33 @@ class BaseVAE(
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
+        X : {array-like, Dask array} of shape (n_samples, n_components)
             Latent codes, such as those ``transform`` returns. Named X, as
             scikit-learn names the argument of every ``inverse_transform``.
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features)
-            The decoder's mean for each code, in the dtype of the codes.
+        X_original : ndarray or Dask array of shape (n_samples, n_features)
+            The decoder's mean for each code, in the dtype of the codes; a
+            Dask array, computed block by block, for a Dask array X.
         """
         check_is_fitted(self)
+        if is_dask_array(X):
+            self._check_code_width(X.shape[1])
+            return self._blockwise(X, "_decode", self.n_features_in_, codes=True)
         X = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
-        if X.shape[1] != self._n_features_out:
+        self._check_code_width(X.shape[1])
+        return self._decode(X)
+
+    def _check_code_width(self, n_columns):
+        if n_columns != self._n_features_out:
             raise ValueError(
-                f"X has {X.shape[1]} columns, but this {type(self).__name__} has "
+                f"X has {n_columns} columns, but this {type(self).__name__} has "
                 f"{self._n_features_out} latent components: inverse_transform "
                 "takes codes such as those transform returns."
             )
+
+    def _decode(self, X):
         return self._map_rows(
             X, lambda module, z: module.likelihood.mean(module.decode(z))
         )
@@ -572,16 +671,21 @@ class BaseVAE(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
             Data to score.
 
         Returns
         -------
-        log_likelihood : ndarray of shape (n_samples,)
-            Per-row log-likelihood estimates, in the dtype of X.
+        log_likelihood : ndarray or Dask array of shape (n_samples,)
+            Per-row log-likelihood estimates, in the dtype of X; a Dask
+            array, computed block by block, for a Dask array X.
         """
-        X = self._validate_fitted(X)
-        self._check_domain(X, self.module_.likelihood)
+        check_is_fitted(self)
+        if is_dask_array(X):
+            return self._blockwise(X, "_score", None)
+        return self._score(self._validate_fitted(X, self.module_.likelihood))
+
+    def _score(self, X):
         n_draws = self.n_importance_samples
         dtype = self._compute_dtype(X.dtype)
         module = self._inference_module(dtype)
@@ -719,12 +823,42 @@ class BaseVAE(
     def _n_features_out(self):
         return self.module_.latent.n_components
 
-    def _validate_fitted(self, X):
+    def _validate_fitted(self, X, likelihood=None):
+        """X validated for a fitted estimator (and in ``likelihood``'s domain,
+        if given): an array in memory, or a :class:`~skvae._stream.ChunkedArray`
+        for a memory-mapped or sliceable array beyond the memory budget, whose
+        values are checked as they are read."""
         check_is_fitted(self)
-        check_input_kind(X, type(self).__name__)
-        return validate_data(
-            self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=False
-        )
+        kind = input_kind(X)
+        if streams(X, kind):
+            return self._chunked(X, kind, reset=False, likelihood=likelihood)
+        X = self._validated(in_memory(X, kind), reset=False)
+        if likelihood is not None:
+            self._check_domain(X, likelihood)
+        return X
+
+    def _blockwise(self, X, method, n_columns, codes=False):
+        """``method`` (the name of ``_encode``, ``_score`` or ``_decode``) over
+        the blocks of the Dask array X, lazily.
+
+        What needs no values is checked now: that the estimator is fitted, the
+        number of columns, the dtype, feature names; the values of each block
+        when it is computed, with the errors that in-memory data get. The
+        blocks are computed by a copy of the estimator as it is now, so that
+        refitting it does not change a result not yet computed.
+        """
+        check_is_fitted(self)
+        if np.isnan(X.shape[1]):
+            raise ValueError(
+                "X is a Dask array whose number of columns is unknown; "
+                f"{type(self).__name__} needs it to check X. Call "
+                "X.compute_chunk_sizes() first."
+            )
+        if not codes:
+            self._validated(np.zeros((1, X.shape[1]), dtype=X.dtype), reset=False)
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        function = partial(_on_block, copy.deepcopy(self), method, codes)
+        return blockwise(X, function, n_columns, dtype)
 
     def _compute_dtype(self, dtype):
         # float64 input is computed in float64 with a copy of the float32
@@ -760,16 +894,32 @@ class BaseVAE(
         """``function(module, batch)`` over the rows of X; numpy out in X's dtype.
 
         ``batch_size`` defaults to what the memory budget allows for one pass
-        through the networks, at most 1024 rows.
+        through the networks, at most 1024 rows. A
+        :class:`~skvae._stream.ChunkedArray` is read in chunks of whole
+        batches, so that each row is in the batch it would be in memory.
         """
         dtype = self._compute_dtype(X.dtype)
         module = self._inference_module(dtype)
         if batch_size is None:
             batch_size = min(_MAX_BATCH, rows_plan(module, dtype.itemsize, X.shape[1]))
+        if isinstance(X, ChunkedArray):
+            return self._map_chunks(X, function, batch_size)
         rows = Rows(X, self.device_, _NUMPY_DTYPES[dtype])
         with torch_threads(self._n_threads()):
             out = evaluate(lambda x: function(module, x), rows, batch_size)
         return out.numpy().astype(X.dtype, copy=False)
+
+    def _map_chunks(self, X, function, batch_size):
+        plan = stream_plan(X.shape[1], X.dtype.itemsize)
+        chunk = max(1, plan.chunk_rows // batch_size) * batch_size
+        chunks = X.chunk_ranges(chunk, max(chunk, plan.window_rows))
+        out = None
+        for (start, stop), rows in X.in_order(chunks, plan.read_rows):
+            result = self._map_rows(rows, function, batch_size)
+            if out is None:
+                out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
+            out[start:stop] = result
+        return out
 
     def _n_threads(self):
         """The thread count the last fit measured as the faster, within the
@@ -900,7 +1050,22 @@ def _restore_on_error(estimator):
         raise
 
 
-def _principal_components(X, n_components, min_variance):
+def _statistics_plan(n_samples, n_features, linear, budget=None):
+    """What :class:`~skvae._data.FeatureStatistics` computes to start a
+    model: the mean and variance, in blocks of rows whose two float64 copies
+    fit in ``budget`` (default: the memory budget); for a linear start, the
+    scatter matrix or, above ``_MAX_EIGH_FEATURES`` features, evenly spaced
+    rows that fit it."""
+    plan = {"block_size": fitting(16 * n_features, budget)}
+    if linear and n_features <= _MAX_EIGH_FEATURES:
+        plan["covariance"] = True
+    elif linear:
+        max_rows = max(fitting(16 * n_features, budget), min(n_samples, 100))
+        plan["sample_step"] = -(-n_samples // max_rows)
+    return plan
+
+
+def _principal_components(statistics, n_components, min_variance):
     """``mean, components, variances, noise_variance`` of probabilistic PCA.
 
     ``components`` holds the leading principal directions of X (rows) and
@@ -916,20 +1081,13 @@ def _principal_components(X, n_components, min_variance):
     none is left (so that the model stays the full Gaussian); at least a
     thousandth of the mean variance and twice ``min_variance``.
     """
-    n_samples, n_features = X.shape
+    n_samples, n_features = statistics.n_samples, statistics.n_features
     k = min(n_components, n_features)
     dof = max(n_samples - 1, 1)
-    if n_features <= _MAX_EIGH_FEATURES:
-        # The covariance, accumulated block by block: no copy of X.
-        mean = np.zeros(n_features)
-        scatter = np.zeros((n_features, n_features))
-        block = _block_rows(X)
-        for start in range(0, n_samples, block):
-            rows = _dense(X[start : start + block])
-            mean += rows.sum(axis=0)
-            scatter += rows.T @ rows
-        mean /= n_samples
-        scatter -= n_samples * np.outer(mean, mean)
+    if statistics.scatter is not None:
+        # The covariance, from the scatter accumulated block by block.
+        mean = statistics.sum / n_samples
+        scatter = statistics.scatter - n_samples * np.outer(mean, mean)
         eigenvalues, eigenvectors = np.linalg.eigh(scatter / dof)
         variances = np.clip(eigenvalues[::-1][:k], 0.0, None)
         components = eigenvectors[:, ::-1][:, :k].T
@@ -939,8 +1097,7 @@ def _principal_components(X, n_components, min_variance):
     else:
         # Many features: a randomized SVD of evenly spaced rows that fit the
         # memory budget.
-        max_rows = max(fitting(16 * n_features), min(n_samples, 100))
-        sample = _dense(X[:: -(-n_samples // max_rows)])
+        sample = statistics.sample
         mean = sample.mean(axis=0)
         centred = sample - mean
         dof = max(sample.shape[0] - 1, 1)
@@ -1012,20 +1169,32 @@ def _nan_to_minus_inf(log_likelihood):
     return torch.where(torch.isnan(log_likelihood), -math.inf, log_likelihood)
 
 
-def _dense(rows):
-    """Rows of a dense or sparse array as a dense float64 array."""
-    return (
-        rows.toarray().astype(np.float64)
-        if sp.issparse(rows)
-        else (np.asarray(rows, dtype=np.float64))
+def _checked_rows(rows, estimator):
+    """Rows read from a chunked array, checked as ``validate_data`` checks
+    data in memory: the same errors, in the same words."""
+    return check_array(
+        rows,
+        accept_sparse="csr",
+        dtype=FLOAT_DTYPES,
+        input_name="X",
+        estimator=estimator,
     )
 
 
-def _mean_variance(X):
-    if sp.issparse(X):
-        return mean_variance_axis(X, axis=0)
-    # In blocks: X.var made a full float64 temporary of X, a memmap included.
-    return mean_variance(X, _block_rows(X))
+def _checked_domain(rows, estimator, likelihood):
+    estimator._check_domain(rows, likelihood)
+    return rows
+
+
+def _on_block(estimator, method, codes, block):
+    """``estimator.<method>`` of one block of a Dask array, checked first."""
+    if codes:
+        block = check_array(block, dtype=FLOAT_DTYPES, input_name="X")
+    else:
+        block = _checked_rows(block, estimator)
+        if method == "_score":
+            estimator._check_domain(block, estimator.module_.likelihood)
+    return getattr(estimator, method)(block)
 
 
 def _block_rows(X):

@@ -3,19 +3,84 @@
 skvae follows scikit-learn's convention: the temporary memory of a method is
 bounded by ``sklearn.get_config()["working_memory"]`` MiB (1024 by default),
 set with ``sklearn.set_config(working_memory=...)`` or, for a block of code,
-``with sklearn.config_context(working_memory=...)``. The data itself and the
-results do not count; every temporary that grows with rows, importance draws,
-codes or features does. Sizes here are estimates of the values held at once,
-with a margin for the temporaries of elementwise operations.
+``with sklearn.config_context(working_memory=...)``. The results do not count;
+every temporary that grows with rows, importance draws, codes or features does,
+and so does the float32 copy of the training data that ``fit`` makes: data whose
+copy would exceed the budget are streamed from where they lie, a window of
+chunks at a time (``skvae._stream``). Sizes here are estimates of the values
+held at once, with a margin for the temporaries of elementwise operations.
 """
 
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
 from torch import nn
+
+# A stream of training rows holds two windows at a time (the one trained on,
+# the one read ahead), each at most a quarter of the budget; for the whole fit
+# it keeps the validation rows and rows for the diagnostics, at most an eighth
+# of the budget each. A pass in row order (the first pass of a fit, the
+# per-row methods) reads a sixteenth at a time, and its statistics take at
+# most a quarter.
+_WINDOW_SHARE = 4
+_KEPT_SHARE = 8
+_READ_SHARE = 16
+STATISTICS_SHARE = 4
+# Chunks per window: rows are shuffled across the chunks of a window, so more
+# chunks mix the data better; fewer make longer contiguous reads. 16 chunks of
+# a 256 MiB window are 16 MiB reads.
+_CHUNKS_PER_WINDOW = 16
+
+
+class StreamPlan(NamedTuple):
+    """Rows per window of training rows, per chunk, and per read of a pass
+    in row order."""
+
+    window_rows: int
+    chunk_rows: int
+    read_rows: int
 
 
 def budget_bytes():
     """The working-memory budget, in bytes."""
     return int(get_config()["working_memory"] * 2**20)
+
+
+def training_bytes(X):
+    """The bytes of the copy of X that training would hold in memory: float32
+    values of dense data, the stored values and indices of sparse data."""
+    if sp.issparse(X):
+        return sum(
+            getattr(X, name).nbytes
+            for name in ("data", "indices", "indptr")
+            if hasattr(X, name)
+        )
+    return 4 * int(np.prod(X.shape, dtype=np.float64))
+
+
+def exceeds_budget(X):
+    """Whether fit streams X rather than copying it into memory."""
+    return training_bytes(X) > budget_bytes()
+
+
+def stream_plan(n_features, itemsize=4):
+    """The :class:`StreamPlan` of rows of ``n_features`` values of
+    ``itemsize`` bytes."""
+    row = itemsize * n_features
+    window = fitting(row, budget_bytes() // _WINDOW_SHARE)
+    return StreamPlan(
+        window_rows=window,
+        chunk_rows=max(1, window // _CHUNKS_PER_WINDOW),
+        read_rows=fitting(row, budget_bytes() // _READ_SHARE),
+    )
+
+
+def keepable_rows(n_features, itemsize):
+    """How many rows a stream may keep in memory for the whole fit, for one
+    purpose (validation, or the diagnostics)."""
+    return fitting(itemsize * n_features, budget_bytes() // _KEPT_SHARE)
 
 
 def fitting(bytes_each, budget=None, at_most=None):

@@ -3,6 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils.sparsefuncs import incr_mean_variance_axis, mean_variance_axis
 
 
 def training_rows(X, device):
@@ -19,6 +20,57 @@ def training_rows(X, device):
             out[start : start + block.shape[0]] = torch.from_numpy(block)
         return out.to(device)
     return to_tensor(X, np.float32, device)
+
+
+def tensor_rows(X, device):
+    """The rows of a small array, dense or sparse, as one float32 tensor."""
+    rows = training_rows(X, device)
+    return rows[: len(rows)]
+
+
+class InMemoryData:
+    """Training data copied into memory as float32: what ``BaseVAE._fit``
+    asks of its training data, as for ``skvae._stream.StreamedData``.
+
+    ``X`` holds the training rows (an array, a sparse matrix or a
+    :class:`RowSubset`), ``validation_rows`` those early stopping holds out,
+    or None.
+    """
+
+    def __init__(self, X, validation_rows):
+        self.X = X
+        self.validation_rows = validation_rows
+        self.n_train = X.shape[0]
+
+    # The statistics that start the model are computed within the budget.
+    statistics_budget = None
+
+    def statistics(self, **plan):
+        """The :class:`FeatureStatistics` of the training rows."""
+        statistics = FeatureStatistics(self.n_train, **plan)
+        if isinstance(self.X, RowSubset):
+            for start in range(0, self.n_train, self.X.block_size):
+                statistics.update(self.X[start : start + self.X.block_size])
+        else:
+            statistics.update(self.X)
+        return statistics.finish()
+
+    def head(self, n, device):
+        """The first ``n`` training rows, as a float32 tensor."""
+        return tensor_rows(self.X[:n], device)
+
+    @property
+    def kept_rows(self):
+        """The rows the diagnostics and ``_after_training`` read: all of them."""
+        return self.X
+
+    def training(self, device):
+        return training_rows(self.X, device)
+
+    def validation(self, device):
+        if self.validation_rows is None:
+            return None
+        return training_rows(self.validation_rows, device)
 
 
 class RowSubset:
@@ -40,28 +92,141 @@ class RowSubset:
         return self.X[self.index[key]]
 
 
-def mean_variance(X, block_size):
-    """Per-column mean and variance of a dense array, ``block_size`` rows at a
-    time (Chan et al.'s pairwise update); exactly ``X.mean(0), X.var(0)`` when
-    X fits in one block."""
-    n_samples = X.shape[0]
-    if n_samples <= block_size:
-        X = np.asarray(X[:n_samples])
-        return X.mean(axis=0), X.var(axis=0)
-    mean = np.zeros(X.shape[1])
-    sum_squares = np.zeros(X.shape[1])
-    count = 0
-    for start in range(0, n_samples, block_size):
-        block = np.asarray(X[start : start + block_size], dtype=np.float64)
-        block_mean = block.mean(axis=0)
-        block_sum_squares = ((block - block_mean) ** 2).sum(axis=0)
-        n = block.shape[0]
-        delta = block_mean - mean
-        total = count + n
-        mean += delta * (n / total)
-        sum_squares += block_sum_squares + delta**2 * (count * n / total)
-        count = total
-    return mean.astype(X.dtype), (sum_squares / count).astype(X.dtype)
+class FeatureStatistics:
+    """The statistics that start a model, from rows fed in order, in one pass.
+
+    Rows arrive in pieces of any size (the whole array, or the chunks of a
+    stream) and are regrouped into blocks of ``block_size`` rows, so the
+    numbers do not depend on how the rows came. Per block: the mean and
+    variance of each column (Chan et al.'s pairwise update; exactly
+    ``X.mean(0), X.var(0)`` when all rows fit in one block; for sparse rows,
+    scikit-learn's ``mean_variance_axis``, combined piece by piece) and, with
+    ``covariance``, the sum and scatter matrix of the rows in float64; with
+    ``sample_step``, every ``sample_step``-th row.
+    """
+
+    def __init__(self, n_samples, block_size, *, covariance=False, sample_step=None):
+        self.n_samples = n_samples
+        self.block_size = max(1, block_size)
+        self.covariance = covariance
+        self.sample_step = sample_step
+        self.n_features = None
+        self.dtype = None
+        self.sum = self.scatter = None
+        self._sample = []
+        self._pending, self._n_pending, self._n_seen = [], 0, 0
+        # Chan's running mean, sum of squares and count (dense rows); the
+        # running mean, variance and count (sparse rows).
+        self._mean = self._sum_squares = self._variance = None
+        self._count = 0
+        self._sparse = None
+
+    def update(self, rows):
+        """Feed the next rows (dense or CSR), in order."""
+        if self.n_features is None:
+            self._start(rows)
+        if self.sample_step is not None:
+            first = -self._n_seen % self.sample_step
+            # A copy: a view would keep the whole piece alive.
+            self._sample.append(rows[first :: self.sample_step].copy())
+        if self._sparse:
+            self._sparse_moments(rows)
+        self._n_seen += rows.shape[0]
+        start = 0
+        while start < rows.shape[0]:
+            take = rows[start : start + self.block_size - self._n_pending]
+            self._pending.append(take)
+            self._n_pending += take.shape[0]
+            start += take.shape[0]
+            if self._n_pending == self.block_size and self.n_samples > self.block_size:
+                self._add_block(self._take_pending())
+        return self
+
+    def finish(self):
+        """Process the rows still pending; then ``mean``, ``variance``,
+        ``sum``, ``scatter`` and ``sample`` hold the results."""
+        if self._n_pending:
+            block = self._take_pending()
+            if self.n_samples <= self.block_size and not self._sparse:
+                block = np.asarray(block)
+                self._mean, self._variance = block.mean(axis=0), block.var(axis=0)
+                self._add_covariance(_dense(block))
+            else:
+                self._add_block(block)
+        if not self._sparse and self._variance is None:
+            self._variance = (self._sum_squares / self._count).astype(self.dtype)
+            self._mean = self._mean.astype(self.dtype)
+        self.mean, self.variance = self._mean, self._variance
+        self.sample = None
+        if self.sample_step is not None:
+            self.sample = _dense(_stack(self._sample))
+        return self
+
+    def _start(self, rows):
+        self.n_features, self.dtype = rows.shape[1], rows.dtype
+        self._sparse = sp.issparse(rows)
+        if self.covariance:
+            self.sum = np.zeros(self.n_features)
+            self.scatter = np.zeros((self.n_features, self.n_features))
+        if not self._sparse:
+            self._mean = np.zeros(self.n_features)
+            self._sum_squares = np.zeros(self.n_features)
+
+    def _take_pending(self):
+        block = _stack(self._pending)
+        self._pending, self._n_pending = [], 0
+        return block
+
+    def _add_block(self, block):
+        block = _dense(block)
+        if not self._sparse:
+            block_mean = block.mean(axis=0)
+            block_sum_squares = ((block - block_mean) ** 2).sum(axis=0)
+            n = block.shape[0]
+            delta = block_mean - self._mean
+            total = self._count + n
+            self._mean += delta * (n / total)
+            self._sum_squares += block_sum_squares + delta**2 * (
+                self._count * n / total
+            )
+            self._count = total
+        self._add_covariance(block)
+
+    def _add_covariance(self, block):
+        if self.covariance:
+            self.sum += block.sum(axis=0)
+            self.scatter += block.T @ block
+
+    def _sparse_moments(self, rows):
+        if self._count == 0 and rows.shape[0] == self.n_samples:
+            self._mean, self._variance = mean_variance_axis(rows, axis=0)
+        else:
+            if self._count == 0:
+                self._mean = self._variance = np.zeros(self.n_features)
+            self._mean, self._variance, _ = incr_mean_variance_axis(
+                rows,
+                axis=0,
+                last_mean=self._mean,
+                last_var=self._variance,
+                last_n=np.full(self.n_features, self._count, dtype=np.float64),
+            )
+        self._count += rows.shape[0]
+
+
+def _stack(pieces):
+    """Row pieces as one array, without a copy when there is one piece."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if sp.issparse(pieces[0]):
+        return sp.vstack(pieces, format="csr")
+    return np.concatenate(pieces)
+
+
+def _dense(rows):
+    """Rows of a dense or sparse array as a dense float64 array."""
+    if sp.issparse(rows):
+        return rows.toarray().astype(np.float64)
+    return np.asarray(rows, dtype=np.float64)
 
 
 def to_tensor(X, dtype, device):

@@ -2,8 +2,11 @@
 
 Training data is anything that supports ``len(data)`` and ``data[index]`` with
 a CPU LongTensor or a slice, returning a float tensor on the model's device: a
-tensor held in memory (the fast path), or a row source that densifies one batch
-at a time.
+tensor held in memory (the fast path: the permutation of an epoch is moved to
+the tensor's device once, so that a batch on a GPU is a gather there), or a row
+source that densifies one batch at a time. Data too large for memory come as a
+stream: ``len(data)`` and ``data.shuffled_batches(batch_size, generator)``,
+which serves one epoch's batches in an order drawn from ``generator``.
 """
 
 import copy
@@ -152,10 +155,8 @@ def _validation_score(model, data, noise, beta):
 def _run_epoch(model, optimizer, data, settings, generators, history):
     """One pass over ``data``: the mean loss, reconstruction and KL per row."""
     n_samples = len(data)
-    order = torch.randperm(n_samples, generator=generators.permutation)
     totals = torch.zeros(3, device=generators.noise.device)
-    for start in range(0, n_samples, settings.batch_size):
-        x = data[order[start : start + settings.batch_size]]
+    for x in _shuffled_batches(data, settings.batch_size, generators.permutation):
         beta = beta_at(history.n_steps, settings.beta, settings.warmup_steps)
         loss, reconstruction, kl = training_loss(model, x, beta, generators.noise)
         optimizer.zero_grad(set_to_none=True)
@@ -167,6 +168,18 @@ def _run_epoch(model, optimizer, data, settings, generators, history):
     # batches, divided in float64.
     loss, reconstruction, kl = (total / n_samples for total in totals.tolist())
     return loss, reconstruction, kl
+
+
+def _shuffled_batches(data, batch_size, generator):
+    """One epoch's batches of ``data``, in an order drawn from ``generator``."""
+    if hasattr(data, "shuffled_batches"):
+        yield from data.shuffled_batches(batch_size, generator)
+        return
+    order = torch.randperm(len(data), generator=generator)
+    if isinstance(data, torch.Tensor):
+        order = order.to(data.device)
+    for start in range(0, len(data), batch_size):
+        yield data[order[start : start + batch_size]]
 
 
 @torch.no_grad()

@@ -1,0 +1,391 @@
+"""Data beyond the memory budget: fit streams them, the per-row methods read
+them in chunks, and nothing changes below the budget."""
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn import config_context
+
+import skvae._base as base_module
+import skvae._stream as stream_module
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae._budget import StreamPlan
+from skvae._data import FeatureStatistics
+from skvae._stream import ChunkedArray, StreamedData, read_ahead
+from tests.test_input import _fitted_state
+
+FAST = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=2,
+    n_importance_samples=2,
+    device="cpu",
+    random_state=0,
+)
+# MiB: 2,000 rows of 20 float32 values (0.15 MiB) are streamed, in windows of
+# 163 rows.
+TINY = 0.05
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.random.RandomState(0).uniform(size=(2000, 20))
+
+
+@pytest.fixture
+def memmap(X, tmp_path):
+    np.save(tmp_path / "X.npy", X)
+    return np.load(tmp_path / "X.npy", mmap_mode="r")
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """The StreamedData of each fit in the test."""
+    made = []
+    original = StreamedData.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(StreamedData, "__init__", init)
+    return made
+
+
+class Sliceable:
+    """An array that only supports row slicing, as h5py and zarr datasets."""
+
+    def __init__(self, values):
+        self._values = values
+        self.shape = values.shape
+        self.dtype = values.dtype
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("rows are read by slices only")
+        return self._values[key].copy()
+
+
+def _results(model, X):
+    return [
+        np.asarray(model.loss_curve_),
+        np.asarray(model.validation_scores_ or []),
+        model.transform(X[:30]),
+        model.score_samples(X[:30]),
+        model.component_activity_,
+    ]
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("Estimator", [GaussianVAE, BernoulliVAE, AutoencoderGMM])
+def test_fit_streams_data_beyond_the_budget(Estimator, memmap, streamed):
+    with config_context(working_memory=TINY):
+        model = Estimator(2, **FAST).fit(memmap)
+        codes = model.transform(memmap)
+    assert len(streamed) == 1 and len(streamed[0].chunks) > 10
+    assert model.early_stopping_
+    assert np.isfinite(model.loss_curve_).all()
+    assert np.isfinite(model.validation_scores_).all()
+    assert codes.shape == (len(memmap), 2) and np.isfinite(codes).all()
+    assert np.isfinite(model.score_samples(memmap[:50])).all()
+
+
+def test_below_the_budget_nothing_streams(X, memmap, streamed):
+    expected = GaussianVAE(2, **FAST).fit(X)
+    _assert_same(_results(GaussianVAE(2, **FAST).fit(memmap), X), _results(expected, X))
+    assert not streamed
+
+
+def test_every_training_row_is_served_once_per_epoch(X, monkeypatch, streamed):
+    served = []
+    original = stream_module.TrainingStream.shuffled_batches
+
+    def shuffled_batches(self, batch_size, generator):
+        epoch = []
+        served.append(epoch)
+        for batch in original(self, batch_size, generator):
+            assert len(batch) <= batch_size
+            epoch.append(batch[:, 0].clone())
+            yield batch
+
+    monkeypatch.setattr(
+        stream_module.TrainingStream, "shuffled_batches", shuffled_batches
+    )
+    # Column 0 names the row.
+    data = np.hstack([np.arange(len(X))[:, None] / len(X), X[:, 1:]])
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, batch_size=64, **FAST).fit(data)
+    held_out = set(streamed[0].held_out.tolist())
+    assert model.early_stopping_ and held_out and len(served) == 2
+    for epoch in served:
+        rows = torch.cat(epoch).double().mul(len(X)).round().long().tolist()
+        assert sorted(rows) == sorted(set(range(len(X))) - held_out)
+        assert all(len(batch) == 64 for batch in epoch[:-1])
+    # A new order each epoch, and not the order of the file.
+    first, second = (torch.cat(epoch) for epoch in served)
+    assert not torch.equal(first, second)
+    assert not torch.equal(first, first.sort().values)
+
+
+ONE_CHUNK_CASES = [
+    *(
+        (case, GaussianVAE)
+        for case in ("dense", "float32", "early stopping", "sparse", "fortran")
+    ),
+    ("many features", GaussianVAE),
+    ("early stopping", AutoencoderGMM),  # its mixture: on the kept rows
+    ("sparse", BernoulliVAE),
+]
+
+
+@pytest.mark.parametrize(
+    "case, Estimator", ONE_CHUNK_CASES, ids=lambda v: getattr(v, "__name__", v)
+)
+def test_a_stream_of_one_chunk_is_the_in_memory_fit(case, Estimator, monkeypatch):
+    # By design: the same held-out rows, the same statistics in the same
+    # blocks, and an epoch of one window is the permutation of an in-memory
+    # epoch, drawn from the same generator.
+    rng = np.random.RandomState(0)
+    # Above 1,000 features the linear start comes from a sample of rows.
+    data = rng.uniform(size=(120, 1001) if case == "many features" else (300, 12))
+    data = {
+        "float32": data.astype(np.float32),
+        "sparse": sp.csr_matrix(data * (data > 0.5)),
+        "fortran": np.asfortranarray(data),
+    }.get(case, data)
+    params = dict(FAST, early_stopping=case in ("early stopping", "sparse"))
+    expected = _results(Estimator(2, **params).fit(data), data)
+    for module in (base_module, stream_module):
+        monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
+        monkeypatch.setattr(module, "keepable_rows", lambda *args: 10**9)
+    monkeypatch.setattr(
+        stream_module, "stream_plan", lambda *args: StreamPlan(10**9, 10**9, 10**9)
+    )
+    model = Estimator(2, **params).fit(data)
+    assert model.early_stopping_ == params["early_stopping"]
+    _assert_same(_results(model, data), expected)
+
+
+def test_every_source_gives_the_same_stream(X, memmap, streamed, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "X.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("X", data=X)
+    with h5py.File(path, "r") as file, config_context(working_memory=TINY):
+        fits = [
+            _results(GaussianVAE(2, **FAST).fit(data), X)
+            for data in (X, memmap, Sliceable(X), file["X"], sp.csr_matrix(X))
+        ]
+    assert len(streamed) == len(fits)
+    for results in fits[1:]:
+        _assert_same(results, fits[0])
+
+
+def test_feature_statistics_do_not_depend_on_how_rows_arrive(X):
+    rng = np.random.RandomState(1)
+    cuts = np.sort(rng.choice(np.arange(1, len(X)), 30, replace=False))
+    for data in (X, sp.csr_matrix(X * (X > 0.5))):
+        whole = FeatureStatistics(len(X), 128, covariance=True, sample_step=7)
+        pieces = FeatureStatistics(len(X), 128, covariance=True, sample_step=7)
+        whole.update(data).finish()
+        for rows in np.split(np.arange(len(X)), cuts):
+            pieces.update(data[rows[0] : rows[-1] + 1])
+        pieces.finish()
+        dense = data.toarray() if sp.issparse(data) else data
+        np.testing.assert_allclose(whole.mean, dense.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(whole.variance, dense.var(0), rtol=1e-10)
+        np.testing.assert_allclose(whole.scatter, dense.T @ dense, rtol=1e-12)
+        np.testing.assert_array_equal(whole.sample, dense[::7])
+        if sp.issparse(data):  # combined piece by piece: rounding apart
+            np.testing.assert_allclose(pieces.mean, whole.mean, rtol=1e-12)
+            np.testing.assert_allclose(pieces.variance, whole.variance, rtol=1e-10)
+        else:
+            np.testing.assert_array_equal(pieces.mean, whole.mean)
+            np.testing.assert_array_equal(pieces.variance, whole.variance)
+        np.testing.assert_array_equal(pieces.scatter, whole.scatter)
+
+
+def test_early_stopping_holds_out_at_most_an_eighth_of_the_budget(X, streamed):
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, validation_fraction=0.5, **FAST).fit(X)
+    (data,) = streamed
+    # An eighth of 0.05 MiB holds 40 rows of 20 float64 values, not the 1,000
+    # that validation_fraction asks for.
+    assert len(data.held_out) == 40 == len(np.unique(data.held_out))
+    assert data.n_train == len(X) - 40
+    assert len(model.validation_scores_) == 2
+
+
+def test_warm_start_and_partial_fit_stream_too(memmap, streamed):
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, warm_start=True, **FAST).fit(memmap)
+        model.fit(memmap)
+        model.partial_fit(memmap)
+    assert len(streamed) == 3
+    assert model.n_iter_ == 5 and np.isfinite(model.loss_curve_).all()
+
+
+def test_per_row_methods_read_a_memmap_in_chunks_with_the_same_results(X, memmap):
+    model = GaussianVAE(2, **FAST).fit(X)
+    expected = model.transform(X), model.score_samples(X)
+    reads = []
+    original = ChunkedArray.read
+
+    def read(self, ranges):
+        reads.append(ranges)
+        return original(self, ranges)
+
+    with pytest.MonkeyPatch.context() as patch, config_context(working_memory=TINY):
+        patch.setattr(ChunkedArray, "read", read)
+        got = model.transform(memmap), model.score_samples(memmap)
+    assert len(reads) > 10
+    # Chunks of whole batches: each row is in the batch it is in memory.
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (
+            lambda X: np.where(np.arange(len(X))[:, None] == len(X) - 1, np.nan, X),
+            "NaN",
+        ),
+        (lambda X: np.where(np.arange(len(X))[:, None] == 1500, np.inf, X), "infinity"),
+        (lambda X: X[:, :3], "X has 3 features, but GaussianVAE is expecting 20"),
+        (lambda X: X.ravel(), "Expected 2D array"),
+    ],
+    ids=["nan in the last row", "inf", "features", "1-D"],
+)
+def test_bad_values_in_a_stream_fail_before_training_and_change_nothing(
+    X, tmp_path, monkeypatch, make_bad, message
+):
+    model = GaussianVAE(2, **FAST).fit(X)
+    before = _fitted_state(model)
+    np.save(tmp_path / "bad.npy", np.ascontiguousarray(make_bad(X)))
+    bad = np.load(tmp_path / "bad.npy", mmap_mode="r")
+    trained = []
+    monkeypatch.setattr(base_module, "train", lambda *args, **kw: trained.append(1))
+    methods = ["fit", "partial_fit", "transform", "score_samples"]
+    if bad.ndim == 2 and bad.shape[1] != X.shape[1]:
+        methods.remove("fit")  # a new fit may change the number of features
+    with config_context(working_memory=TINY):
+        for method in methods:
+            with pytest.raises(ValueError, match=message):
+                getattr(model, method)(bad)
+    assert not trained
+    assert _fitted_state(model) == before
+
+
+def test_values_outside_the_likelihood_domain_are_refused_as_they_are_read(X):
+    bad = X.copy()
+    bad[-1, 0] = 2.0
+    message = r"values in \[0.*, 2\]"
+    with config_context(working_memory=TINY), pytest.raises(ValueError, match=message):
+        GaussianVAE(2, likelihood="bernoulli", **FAST).fit(Sliceable(bad))
+    model = GaussianVAE(2, likelihood="bernoulli", **FAST).fit(X)
+    with config_context(working_memory=TINY), pytest.raises(ValueError, match=message):
+        model.score_samples(Sliceable(bad))
+    model.transform(Sliceable(bad))  # encoding needs no domain
+
+
+def test_a_streamed_fit_of_a_float64_memmap_holds_little_memory(tmp_path):
+    import tracemalloc
+
+    X = np.random.RandomState(0).uniform(size=(4000, 50))
+    np.save(tmp_path / "X.npy", X)
+    memmap = np.load(tmp_path / "X.npy", mmap_mode="r")
+    with config_context(working_memory=0.2):
+        tracemalloc.start()
+        try:
+            model = GaussianVAE(2, **dict(FAST, max_iter=1)).fit(memmap)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # Two windows, the held-out and kept rows, and the statistics' blocks:
+    # about the budget (0.2 MiB), not the float32 copy of X (0.8 MB).
+    assert peak < 0.4 * X.nbytes
+    assert np.isfinite(model.loss_curve_).all()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
+def test_pages_of_a_mapped_file_are_let_go_as_they_are_read(tmp_path):
+    def resident_file_pages():
+        with open("/proc/self/status") as status:
+            line = next(line for line in status if line.startswith("RssFile:"))
+        return int(line.split()[1]) * 1024
+
+    X = np.lib.format.open_memmap(
+        tmp_path / "X.npy", mode="w+", dtype=np.float32, shape=(20_000, 500)
+    )
+    X[:] = 1.0
+    X.flush()
+    del X
+    memmap = np.load(tmp_path / "X.npy", mmap_mode="r")
+    before = resident_file_pages()
+    chunked = ChunkedArray(memmap, np.float32)
+    for start in range(0, 20_000, 1000):
+        chunked.read([(start, start + 1000)])
+    # 40 MB read, at most a chunk (2 MB) and the page tables' slack resident.
+    assert resident_file_pages() - before < 8e6
+
+
+def test_a_failed_read_ahead_raises_in_the_caller_and_leaves_no_thread():
+    def read(item):
+        if item == 3:
+            raise OSError("disk gone")
+        return item
+
+    threads = threading.active_count()
+    with pytest.raises(OSError, match="disk gone"):
+        list(read_ahead(range(6), read))
+    items = read_ahead(range(6), read)
+    assert next(items) == 0
+    items.close()
+    assert threading.active_count() == threads
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_stream_trains_on_the_gpu_through_pinned_memory(memmap, monkeypatch):
+    pinned_windows = []
+    original = stream_module.StreamedData.read_window
+
+    def read_window(self, chunks, pinned=False):
+        window = original(self, chunks, pinned)
+        pinned_windows.append(window.is_pinned())
+        return window
+
+    monkeypatch.setattr(stream_module.StreamedData, "read_window", read_window)
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, **dict(FAST, device="cuda")).fit(memmap)
+    assert pinned_windows and all(pinned_windows)
+    assert model.device_.type == "cuda" and np.isfinite(model.loss_curve_).all()
+    cpu = GaussianVAE(2, **FAST)
+    with config_context(working_memory=TINY):
+        cpu.fit(memmap)
+    np.testing.assert_allclose(model.loss_curve_, cpu.loss_curve_, rtol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_data_that_fit_live_on_the_gpu_and_batches_are_taken_there(X, monkeypatch):
+    trained_on = []
+    original = base_module.train
+
+    def train(model, optimizer, data, *args, **kwargs):
+        trained_on.append(data)
+        return original(model, optimizer, data, *args, **kwargs)
+
+    monkeypatch.setattr(base_module, "train", train)
+    model = GaussianVAE(2, **dict(FAST, device="cuda")).fit(X)
+    (data,) = trained_on
+    assert isinstance(data, torch.Tensor) and data.device.type == "cuda"
+    assert model.device_.type == "cuda" and np.isfinite(model.loss_curve_).all()
+    cpu = GaussianVAE(2, **FAST).fit(X)
+    np.testing.assert_allclose(model.loss_curve_, cpu.loss_curve_, rtol=1e-3)
