@@ -93,6 +93,12 @@ _MAX_DIAGNOSTIC_ROWS = 10_000
 _ACTIVITY_THRESHOLD = 0.01
 # Rows per batch of transform and inverse_transform, if the budget allows.
 _MAX_BATCH = 1024
+# The per-row methods, by the name of the step that _blockwise maps.
+_PER_ROW_METHODS = {
+    "_encode": "transform",
+    "_score": "score_samples",
+    "_decode": "inverse_transform",
+}
 # The float64 copies of fitted modules, by module: see _inference_module.
 _CAST_MODULES = weakref.WeakKeyDictionary()
 
@@ -295,6 +301,8 @@ class BaseVAE(
         training)."""
         likelihood = LIKELIHOODS.lookup(self.likelihood)
         kind = input_kind(X)
+        if kind == "dask":
+            _check_known_shape(X, type(self).__name__, "fit", range(X.ndim))
         if streams(X, kind):
             return self._chunked(X, kind, reset, likelihood), self._network()
         X = self._validated(in_memory(X, kind), reset)
@@ -848,12 +856,7 @@ class BaseVAE(
         refitting it does not change a result not yet computed.
         """
         check_is_fitted(self)
-        if np.isnan(X.shape[1]):
-            raise ValueError(
-                "X is a Dask array whose number of columns is unknown; "
-                f"{type(self).__name__} needs it to check X. Call "
-                "X.compute_chunk_sizes() first."
-            )
+        _check_known_shape(X, type(self).__name__, _PER_ROW_METHODS[method], [1])
         if not codes:
             self._validated(np.zeros((1, X.shape[1]), dtype=X.dtype), reset=False)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
@@ -1167,6 +1170,19 @@ def _nan_to_minus_inf(log_likelihood):
     # are fixed where they arise; this catches rows so extreme that the
     # networks themselves overflow (inf - inf inside a layer).
     return torch.where(torch.isnan(log_likelihood), -math.inf, log_likelihood)
+
+
+def _check_known_shape(X, estimator_name, method, axes):
+    """Refuse a Dask array whose length along ``axes`` is unknown (the
+    chunk sizes of a result of boolean indexing, for example)."""
+    if X.ndim < 2 or not any(np.isnan(X.shape[axis]) for axis in axes):
+        return
+    needs = "its number of rows and columns" if len(axes) > 1 else "its columns"
+    raise ValueError(
+        f"X is a Dask array of unknown shape {X.shape}: "
+        f"{estimator_name}.{method} needs {needs}. Call X.compute_chunk_sizes() "
+        "first."
+    )
 
 
 def _checked_rows(rows, estimator):
