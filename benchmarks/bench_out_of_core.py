@@ -48,6 +48,7 @@ import pickle
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,8 @@ def main():
         run_child(json.loads(args.child))
         return
     rows, slice_rows = (600_000, 100_000) if args.quick else (args.rows, args.slice)
+    # Killed, the script still deletes its file (the finally clause below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     directory = tempfile.mkdtemp(prefix="skvae-bench-", dir=args.dir)
     path = os.path.join(directory, "X.npy")
     try:

@@ -1,5 +1,6 @@
 """AutoencoderGMM: a deterministic autoencoder made generative by a mixture."""
 
+import sys
 from numbers import Real
 
 import numpy as np
@@ -361,6 +362,10 @@ class AutoencoderGMM(BaseVAE):
             "n_mixture_components."
         )
 
+    # Streamed data: the mixture is fitted on the codes of as many evenly spaced
+    # training rows as an eighth of the memory budget holds.
+    _streamed_rows_kept = sys.maxsize
+
     def _after_training(self, X):
         codes = self._map_rows(
             X, lambda module, x: module.latent.mean(module.encode(x))
@@ -410,9 +415,10 @@ class AutoencoderGMM(BaseVAE):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
             One chunk of training data, of at least ``n_mixture_components``
-            rows.
+            rows, streamed as in :meth:`fit` if it exceeds the memory budget
+            (the mixture then describes the codes of evenly spaced rows).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -434,13 +440,14 @@ class AutoencoderGMM(BaseVAE):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix, Dask array} of shape (n_samples, n_features)
             Data to score.
 
         Returns
         -------
-        log_likelihood : ndarray of shape (n_samples,)
-            Per-row log-likelihood estimates, in the dtype of X.
+        log_likelihood : ndarray or Dask array of shape (n_samples,)
+            Per-row log-likelihood estimates, in the dtype of X; a Dask
+            array, computed block by block, for a Dask array X.
         """
         return super().score_samples(X)
 

