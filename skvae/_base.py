@@ -625,6 +625,7 @@ class BaseVAE(
             Latent codes, in the dtype of X (float32 or float64); a Dask
             array, computed block by block, for a Dask array X.
         """
+        check_is_fitted(self)
         if is_dask_array(X):
             return self._blockwise(X, "_encode", self._n_features_out)
         return self._encode(self._validate_fitted(X))

@@ -120,6 +120,11 @@ def test_bad_values_in_a_block_fail_when_computed_and_change_nothing(fitted, X):
 
 
 def test_what_needs_no_values_is_checked_at_once(fitted, X):
+    from sklearn.exceptions import NotFittedError
+
+    for method in ("transform", "score_samples", "inverse_transform"):
+        with pytest.raises(NotFittedError):
+            getattr(GaussianVAE(), method)(da.from_array(X))
     with pytest.raises(ValueError, match="X has 5 features, but GaussianVAE is"):
         fitted.transform(da.from_array(X[:, :5]))
     with pytest.raises(ValueError, match="X has 3 columns, but this GaussianVAE"):
