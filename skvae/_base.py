@@ -240,10 +240,10 @@ class BaseVAE(
         module, optimizer_state = self._prepare_module(network, resume, device)
         X_train, X_val = self._split(X, incremental)
         self._check_training_rows(X_train.shape[0], X.shape[0])
-        if not resume:
-            self._initialize(module, X_train, device)
-        optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
         settings = self._training_settings(X_train.shape[0], incremental)
+        if not resume:
+            self._initialize(module, X_train, device, settings.batch_size)
+        optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
         history, n_threads, reporter = self._train(
             module, optimizer, X_train, X_val, settings
         )
@@ -330,7 +330,7 @@ class BaseVAE(
             )
         return copy.deepcopy(self.module_), copy.deepcopy(self._optimizer_state)
 
-    def _initialize(self, module, X, device):
+    def _initialize(self, module, X, device, batch_size):
         """Start the model from statistics of X: the untrained model predicts
         the data's mean and variance, or, where the latent family and the
         likelihood allow it, is probabilistic PCA of X.
@@ -346,14 +346,19 @@ class BaseVAE(
                 for s in _mean_variance(X)
             )
         )
-        if X.shape[0] < 2 or not module.supports_linear_start():
-            return
-        start = _principal_components(
-            X, self.n_components, module.likelihood.min_variance
-        )
-        module.linear_start(
-            *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
-        )
+        if X.shape[0] >= 2 and module.supports_linear_start():
+            start = _principal_components(
+                X, self.n_components, module.likelihood.min_variance
+            )
+            module.linear_start(
+                *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
+            )
+        self._initialize_prior(module, X, batch_size)
+
+    def _initialize_prior(self, module, X, batch_size):
+        """Start the latent family's prior from the codes of the started
+        model (read ``batch_size`` rows at a time), where the family learns
+        its prior."""
 
     def _training_settings(self, n_train, incremental):
         """Batch size, epochs, KL schedule and seeds of one training run."""
@@ -452,11 +457,8 @@ class BaseVAE(
         family without one). Both are computed on at most
         ``_MAX_DIAGNOSTIC_ROWS`` evenly spaced training rows.
         """
-        step = -(-X.shape[0] // _MAX_DIAGNOSTIC_ROWS)
         module = self.module_.eval()
-        if not sp.issparse(X):
-            X = RowSubset(X, np.arange(0, X.shape[0], step), batch_size)
-        rows = Rows(X[::step] if sp.issparse(X) else X, self.device_, np.float32)
+        rows = _spaced_rows(X, _MAX_DIAGNOSTIC_ROWS, batch_size, self.device_)
         posterior_means, kls = [], []
 
         def encode(x):
@@ -1010,6 +1012,17 @@ def _nan_to_minus_inf(log_likelihood):
     # are fixed where they arise; this catches rows so extreme that the
     # networks themselves overflow (inf - inf inside a layer).
     return torch.where(torch.isnan(log_likelihood), -math.inf, log_likelihood)
+
+
+def _spaced_rows(X, max_rows, block_size, device):
+    """At most ``max_rows`` evenly spaced rows of X, as float32 batches on
+    ``device`` (a :class:`~skvae._data.Rows`), never copying X whole."""
+    step = -(-X.shape[0] // max_rows)
+    if sp.issparse(X):
+        return Rows(X[::step], device, np.float32)
+    return Rows(
+        RowSubset(X, np.arange(0, X.shape[0], step), block_size), device, np.float32
+    )
 
 
 def _dense(rows):
