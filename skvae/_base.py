@@ -70,6 +70,12 @@ _MIN_STEPS_TO_TIME_THREADS = 200
 # Rows that estimate the per-component diagnostics, and the activity above
 # which a component counts as used (Burda et al., 2016).
 _MAX_DIAGNOSTIC_ROWS = 10_000
+# With early stopping, validation scores (and fit keeps) a moving average of
+# the weights, each step weighing 0.05: with a mixture prior and a fixed latent
+# size, 3 seeds each, it lifted held-out scores on 4 of 5 panel data sets
+# (diabetes -8.93 -> -8.68, auto-mpg -5.24 -> -5.09 nats per row), and was
+# 0.02 below on wine. A weight of 0.01 helped less and trained longer.
+_EMA = 0.05
 _ACTIVITY_THRESHOLD = 0.01
 # Rows per batch of transform and inverse_transform, if the budget allows.
 _MAX_BATCH = 1024
@@ -348,10 +354,20 @@ class BaseVAE(
         )
         if X.shape[0] >= 2 and module.supports_linear_start():
             start = _principal_components(
-                X, self.n_components, module.likelihood.min_variance
+                X,
+                self.n_components,
+                module.likelihood.min_variance,
+                module.likelihood.needs_covariance,
             )
+            start, covariance = start[:5], (start[5:] or [None])[0]
             module.linear_start(
-                *(torch.as_tensor(a, dtype=torch.float32, device=device) for a in start)
+                *(
+                    torch.as_tensor(a, dtype=torch.float32, device=device)
+                    for a in start
+                ),
+                covariance=None
+                if covariance is None
+                else torch.as_tensor(covariance, dtype=torch.float64, device=device),
             )
         self._initialize_prior(module, X, batch_size)
 
@@ -380,12 +396,13 @@ class BaseVAE(
             batch_size=batch_size,
             max_epochs=max_epochs,
             tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
             beta=beta,
             warmup_steps=warmup_steps,
             start_step=self.n_steps_,
             permutation_seed=int(permutation_seed),
             noise_seed=int(noise_seed),
+            ema=_EMA,
+            n_iter_no_change=self.n_iter_no_change,
         )
 
     def _train(self, module, optimizer, X_train, X_val, settings):
@@ -902,7 +919,7 @@ def _restore_on_error(estimator):
         raise
 
 
-def _principal_components(X, n_components, min_variance):
+def _principal_components(X, n_components, min_variance, with_covariance=False):
     """``mean, components, variances, noise_variance`` of probabilistic PCA.
 
     ``components`` holds the leading principal directions of X (rows) and
@@ -938,6 +955,7 @@ def _principal_components(X, n_components, min_variance):
         smallest = max(eigenvalues[0], 0.0)
         total = np.clip(eigenvalues, 0.0, None).sum()
         feature_variances = np.clip(np.diagonal(scatter) / dof, 0.0, None)
+        covariance = scatter / dof
     else:
         # Many features: a randomized SVD of evenly spaced rows that fit the
         # memory budget.
@@ -951,6 +969,8 @@ def _principal_components(X, n_components, min_variance):
         smallest = 0.0
         total = (centred**2).sum() / dof
         feature_variances = (centred**2).sum(axis=0) / dof
+        # A covariance of so many features is neither cheap nor well estimated.
+        covariance = None
     edge = (1 + np.sqrt(n_features / n_samples)) ** 2
     kept = k
     while True:
@@ -969,6 +989,7 @@ def _principal_components(X, n_components, min_variance):
         variances[:kept].copy(),
         np.float64(noise),
         feature_variances,
+        *([covariance] if with_covariance else []),
     )
 
 

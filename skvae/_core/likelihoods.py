@@ -43,7 +43,9 @@ class Likelihood(Configurable, nn.Module, ABC):
         Whether a linear decoder makes the model linear-Gaussian (probabilistic
         PCA, factor analysis), so that it may start at probabilistic PCA
         (``VAE.linear_start``). Such a likelihood offers ``min_variance`` and
-        :meth:`set_variance`.
+        :meth:`start_noise`.
+    needs_covariance : bool
+        Whether :meth:`start_noise` uses the data's full covariance matrix.
     log_concave : bool
         Whether log p(x|out) is concave in ``out``, so that the Laplace
         proposal of ``AutoencoderGMM``'s scores (which needs :meth:`curvature`)
@@ -56,6 +58,7 @@ class Likelihood(Configurable, nn.Module, ABC):
     name = None
     hyperparameters = ()
     linear_gaussian = False
+    needs_covariance = False
     log_concave = False
     positive_only = False
 
@@ -197,6 +200,124 @@ class GaussianLikelihood(Likelihood):
         twice the floor."""
         excess = torch.clamp(variance - self.min_variance, min=self.min_variance)
         self.log_variance.copy_(torch.log(excess).expand_as(self.log_variance))
+
+    @torch.no_grad()
+    def start_noise(self, variances, weight, covariance=None):
+        """Start the noise of the linear model x = mean + weight z + noise at
+        the feature ``variances`` the components leave, and return
+        weight^T Psi^-1 (float64), which gives that model's posterior."""
+        self.set_variance(variances)
+        return weight.double().T / variances.double()
+
+
+@LIKELIHOODS.register
+class FullGaussianLikelihood(Likelihood):
+    """x ~ N(decoder(z), Sigma), with one full covariance matrix Sigma learned.
+
+    Parametrized by its precision, Sigma^-1 = P P^T with P lower triangular
+    and a positive diagonal, so that the log-density is a matrix product.
+    With a linear decoder the model contains every Gaussian: it starts at the
+    data's covariance, the components' part W W^T plus the rest as Sigma, and
+    the latent code is then free to model what no covariance can. Tabular
+    features that are nearly linear functions of each other (a radius, its
+    perimeter and its area) give a full covariance tiny variances across them,
+    which no diagonal one can. Each diagonal entry of P is at most
+    ``min_variance ** -0.5``, so that the density stays bounded.
+    """
+
+    name = "gaussian_full"
+    hyperparameters = ("min_variance",)
+    linear_gaussian = True
+    needs_covariance = True
+
+    def __init__(self, n_features, min_variance=1e-6):
+        super().__init__(n_features)
+        self.min_variance = min_variance
+        self.precision_tril = nn.Parameter(torch.zeros(n_features, n_features))
+        self.log_precision_diag = nn.Parameter(torch.zeros(n_features))
+        self.register_buffer(
+            "_strictly_lower", torch.tril(torch.ones(n_features, n_features), -1)
+        )
+
+    def _factor(self):
+        """P, and log det P."""
+        log_diag = self.log_precision_diag.clamp(max=-0.5 * math.log(self.min_variance))
+        factor = self.precision_tril * self._strictly_lower + torch.diag(
+            torch.exp(log_diag)
+        )
+        return factor, log_diag.sum()
+
+    def log_prob(self, x, out):
+        factor, log_det = self._factor()
+        whitened = (x - out) @ factor
+        return log_det - 0.5 * (x.shape[-1] * _LOG_2PI + (whitened**2).sum(-1))
+
+    def log_prob_pairs(self, x, out):
+        factor, log_det = self._factor()
+        centre = out.mean(0)
+        a, b = (x - centre) @ factor, (out - centre) @ factor
+        squared = (a**2).sum(-1)[:, None] - 2 * a @ b.T + (b**2).sum(-1)
+        return log_det - 0.5 * (x.shape[-1] * _LOG_2PI + squared)
+
+    def mean(self, out):
+        return out
+
+    def sample(self, out, generator):
+        noise = torch.randn(
+            out.shape, generator=generator, device=generator.device, dtype=out.dtype
+        )
+        # u P = noise has covariance P^-T P^-1 = Sigma.
+        factor, _ = self._factor()
+        return out + torch.linalg.solve_triangular(
+            factor.to(out.dtype), noise, upper=False, left=False
+        )
+
+    @torch.no_grad()
+    def initialize(self, x_mean, x_var):
+        self.set_variance(x_var)
+        return x_mean
+
+    @torch.no_grad()
+    def set_variance(self, variance):
+        """A diagonal covariance: each feature's variance, at least
+        ``min_variance``."""
+        variance = torch.clamp(variance, min=self.min_variance)
+        self.precision_tril.zero_()
+        self.log_precision_diag.copy_(
+            (-0.5 * torch.log(variance)).expand_as(self.log_precision_diag)
+        )
+
+    @torch.no_grad()
+    def set_covariance(self, covariance):
+        """Sigma itself (symmetric positive definite), in float64."""
+        precision = torch.linalg.inv(covariance)
+        factor = torch.linalg.cholesky((precision + precision.T) / 2)
+        self.precision_tril.copy_(factor.to(self.precision_tril.dtype))
+        self.log_precision_diag.copy_(torch.log(torch.diagonal(factor)))
+
+    @torch.no_grad()
+    def start_noise(self, variances, weight, covariance=None):
+        """Start Sigma at what the components leave of the data's
+        ``covariance``, or at ``variances`` without a covariance; return
+        weight^T Sigma^-1 (float64).
+
+        The residual's eigenvalues are floored at a millionth of the mean
+        variance (and twice ``min_variance``): near-collinear features leave
+        directions of tiny variance, which are what a full covariance is for.
+        """
+        weight = weight.double()
+        if covariance is None:
+            self.set_variance(variances)
+            return weight.T / variances.double()
+        covariance = covariance.double()
+        residual = covariance - weight @ weight.T
+        eigenvalues, eigenvectors = torch.linalg.eigh((residual + residual.T) / 2)
+        floor = max(
+            1e-6 * float(torch.diagonal(covariance).mean()), 2 * self.min_variance
+        )
+        residual = (eigenvectors * eigenvalues.clamp(min=floor)) @ eigenvectors.T
+        self.set_covariance(residual)
+        return torch.linalg.solve(residual, weight).T
 
 
 @LIKELIHOODS.register

@@ -205,7 +205,13 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def linear_start(
-        self, x_mean, components, variances, noise_variance, feature_variances
+        self,
+        x_mean,
+        components,
+        variances,
+        noise_variance,
+        feature_variances,
+        covariance=None,
     ):
         """Start the linear parts at probabilistic PCA (Tipping and Bishop, 1999).
 
@@ -215,8 +221,9 @@ class VAE(nn.Module):
         and the likelihood's variance ``noise_variance``; the encoder becomes
         the exact posterior of that model, which is diagonal. The untrained
         model is then probabilistic PCA with k components, whose likelihood is
-        PCA's, and its ELBO equals that likelihood. Only where
-        :meth:`supports_linear_start`.
+        PCA's, and its ELBO equals that likelihood. A likelihood with a full
+        covariance starts at what W leaves of the data's ``covariance``
+        instead. Only where :meth:`supports_linear_start`.
         """
         k = min(components.shape[0], self.latent.n_components)
         components, variances = components[:k], variances[:k]
@@ -232,17 +239,15 @@ class VAE(nn.Module):
         noise = torch.clamp(
             feature_variances - (decoder_weight**2).sum(1), min=float(floor)
         )
-        self.likelihood.set_variance(noise)
+        # W^T Psi^-1, Psi the noise covariance the likelihood starts at.
+        weighted = self.likelihood.start_noise(noise, decoder_weight, covariance)
         # The posterior of that model: precision I + W^T Psi^-1 W, mean
         # precision^-1 W^T Psi^-1 (x - mean); its variances on the diagonal.
         # Components without loading keep the prior.
         weight = decoder_weight.double()
-        precision = (
-            torch.eye(weight.shape[1], dtype=weight.dtype)
-            + (weight.T / noise.double()) @ weight
-        )
+        precision = torch.eye(weight.shape[1], dtype=weight.dtype) + weighted @ weight
         covariance = torch.linalg.inv(precision)
-        mean_weight = (covariance @ (weight.T / noise.double())).to(x_mean)
+        mean_weight = (covariance @ weighted).to(x_mean)
         logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
         self.encoder.set_linear(
             *self.latent.linear_encoder_start(
