@@ -400,6 +400,10 @@ class BaseVAE(
         probabilistic PCA with ``n_components`` components (the nonlinear
         parts start at zero), so that training starts from PCA's likelihood
         rather than from noise (``benchmarks/bench_density_panel.py``).
+        A likelihood that is not linear-Gaussian but can start linearized
+        (counts, positive values, categories, per-column plans of them) starts
+        at probabilistic PCA of its encoder inputs instead
+        (``benchmarks/bench_mixed_columns.py``).
         """
         module.initialize(
             *(
@@ -793,7 +797,8 @@ class BaseVAE(
         ``decoder_module()(z)`` gives, for a float32 tensor ``z`` of shape
         (n_samples, n_components), the mean of p(x|z): the decoder's output
         under ``likelihood='gaussian'``, its sigmoid under
-        ``likelihood='bernoulli'``.
+        ``likelihood='bernoulli'``, each likelihood's mean in its columns
+        under per-column likelihoods.
 
         Returns
         -------

@@ -708,9 +708,11 @@ class ColumnLikelihood(Likelihood):
     Built from a per-column plan (:func:`plan_likelihood`), never by name:
     it is not in :data:`LIKELIHOODS`, and ``skvae._core.state`` describes it
     as its parts. Its parts check their own columns' domain (see
-    :meth:`parts`). Log-concave when all its parts are; never a start at
-    probabilistic PCA, whose linear-Gaussian model would have to cover every
-    column.
+    :meth:`parts`). Log-concave when all its parts are. Never
+    linear-Gaussian, even when all its parts are Gaussian (a plan of one
+    Gaussian part over every column builds the Gaussian likelihood itself);
+    it starts at probabilistic PCA of its encoder inputs, linearized, when
+    every part can (``linearized_start``).
     """
 
     name = "columns"
