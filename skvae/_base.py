@@ -30,9 +30,17 @@ from sklearn.utils.extmath import randomized_svd
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from ._budget import budget_bytes, decoder_width, fitting, rows_plan, score_plan
+from ._columns import (
+    AUTO,
+    LikelihoodNames,
+    column_kinds,
+    columns_text,
+    named_likelihoods,
+    resolve_plan,
+)
 from ._core.checks import check_trained
 from ._core.latents import LATENTS
-from ._core.likelihoods import LIKELIHOODS, make_likelihood
+from ._core.likelihoods import LIKELIHOODS, plan_likelihood
 from ._core.networks import ACTIVATIONS, Decoder, Encoder, build_vae
 from ._core.noise import RowDraws, row_uniforms
 from ._core.scoring import log_likelihood
@@ -97,8 +105,8 @@ class BaseVAE(
         "decoder_layer_sizes": ["array-like", None],
         "activation": [StrOptions(set(ACTIVATIONS))],
         # A live view of the table, not a copy: a likelihood registered after
-        # import is accepted too.
-        "likelihood": [StrOptions(LIKELIHOODS.keys())],
+        # import is accepted too. A list gives (likelihood, columns) pairs.
+        "likelihood": [StrOptions(LikelihoodNames()), list],
         # Within what float32 holds, with room: the variance is computed in
         # float32 during training.
         "min_variance": [Interval(Real, 1e-30, 1e30, closed="both")],
@@ -241,9 +249,11 @@ class BaseVAE(
         optimizer -> settings (batches, epochs, KL schedule, seeds) -> train ->
         record -> diagnose."""
         resume = (incremental or self.warm_start) and hasattr(self, "module_")
-        X, network = self._validate_for_fit(X, reset=not resume)
+        X, network, plan, likelihood = self._validate_for_fit(X, reset=not resume)
         device = resolve_device(self.device)
-        module, optimizer_state = self._prepare_module(network, resume, device)
+        module, optimizer_state = self._prepare_module(
+            network, plan, likelihood, device
+        )
         X_train, X_val = self._split(X, incremental)
         self._check_training_rows(X_train.shape[0], X.shape[0])
         settings = self._training_settings(X_train.shape[0], incremental)
@@ -263,12 +273,60 @@ class BaseVAE(
             self._warn_not_converged(validated=X_val is not None)
 
     def _validate_for_fit(self, X, reset):
-        """X validated, and the networks the parameters ask for: refused
-        before anything changes."""
+        """X validated, the networks the parameters ask for, the per-column
+        plan of likelihoods (names and columns) and, for a new model, its
+        likelihood: refused before anything changes.
+
+        Continuing a fit (``reset=False``) keeps the fitted likelihood: the
+        plan is compared with it, and X checked against it, levels seen at
+        fit included. ``'auto'`` is resolved at the first fit only.
+        """
         check_input_kind(X, type(self).__name__)
+        # Dtypes are read before validation turns X into numbers.
+        kinds = column_kinds(X) if reset and self.likelihood == AUTO else None
         X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset)
-        self._check_domain(X, LIKELIHOODS.lookup(self.likelihood))
-        return X, self._network()
+        network = self._network()
+        if not reset:
+            fitted = self.module_.likelihood
+            plan = _plan_of(fitted)
+            if self.likelihood != AUTO:
+                plan = _names_and_columns(self._resolve_plan(kinds))
+            if plan == _plan_of(fitted):
+                self._check_domain(X, fitted)
+            return X, network, plan, None
+        likelihood = self._new_likelihood(X, self._resolve_plan(kinds))
+        return X, network, _plan_of(likelihood), likelihood
+
+    def _resolve_plan(self, kinds):
+        return resolve_plan(
+            self.likelihood,
+            self.n_features_in_,
+            getattr(self, "feature_names_in_", None),
+            kinds,
+        )
+
+    def _new_likelihood(self, X, plan):
+        """The likelihood of ``plan`` for X, its arguments read from X (the
+        levels of an integer-coded column) and X checked against it."""
+        plan = [
+            (
+                name,
+                columns,
+                {
+                    **LIKELIHOODS[name].parameters_from_data(
+                        self._domain_values(X, columns, LIKELIHOODS[name], plan),
+                        self._data_owner(columns, plan),
+                    ),
+                    **arguments,
+                },
+            )
+            for name, columns, arguments in plan
+        ]
+        likelihood = plan_likelihood(
+            plan, self.n_features_in_, self.get_params(deep=False)
+        )
+        self._check_domain(X, likelihood)
+        return likelihood
 
     def _network(self):
         """The networks' description, as ``skvae._core.networks.build_vae``
@@ -286,20 +344,23 @@ class BaseVAE(
             "activation": self.activation,
         }
 
-    def _prepare_module(self, network, resume, device):
+    def _prepare_module(self, network, plan, likelihood, device):
         """The module to train, on ``device`` and given the current parameters,
-        and the optimizer state to continue from (None for a new module)."""
-        if resume:
-            module, optimizer_state = self._continued_module(network)
+        and the optimizer state to continue from (None for a new module):
+        a new one with ``likelihood``, or, where it is None, a copy of the
+        fitted one, whose architecture must be that of ``network`` and
+        ``plan``."""
+        if likelihood is None:
+            module, optimizer_state = self._continued_module(network, plan)
         else:
-            module, optimizer_state = self._new_module(network), None
+            module, optimizer_state = self._new_module(network, likelihood), None
         module.to(device)
         parameters = self.get_params(deep=False)
         module.latent.configure(parameters)
         module.likelihood.configure(parameters)
         return module, optimizer_state
 
-    def _new_module(self, network):
+    def _new_module(self, network, likelihood):
         """A new, untrained module, and the bookkeeping of a first fit."""
         self._random_state = check_random_state(self.random_state)
         self._eval_seed = int(self._random_state.randint(_MAX_SEED))
@@ -313,7 +374,7 @@ class BaseVAE(
                 self.n_features_in_,
                 network,
                 latent(self.n_components, **latent.own_parameters(parameters)),
-                make_likelihood(self.likelihood, self.n_features_in_, parameters),
+                likelihood,
             )
         self.n_iter_ = 0
         self.n_steps_ = 0
@@ -322,12 +383,12 @@ class BaseVAE(
         self.kl_curve_ = []
         return module
 
-    def _continued_module(self, network):
+    def _continued_module(self, network, plan):
         """Copies of the fitted module and optimizer state, to train on: a
         failure then leaves the fitted model untouched (Adam's load_state_dict
         keeps the tensors it is given)."""
         fitted = _architecture(self.module_)
-        if fitted != (self.n_components, network, self.likelihood):
+        if fitted != (self.n_components, network, plan):
             raise ValueError(
                 "warm_start and partial_fit continue training the fitted "
                 f"networks, built with {_architecture_text(*fitted)}; the "
@@ -345,16 +406,25 @@ class BaseVAE(
         probabilistic PCA with ``n_components`` components (the nonlinear
         parts start at zero), so that training starts from PCA's likelihood
         rather than from noise (``benchmarks/bench_density_panel.py``).
+        A likelihood that is not linear-Gaussian but can start linearized
+        (counts, positive values, categories, per-column plans of them) starts
+        at probabilistic PCA of its encoder inputs instead
+        (``benchmarks/bench_mixed_columns.py``).
         """
         module.initialize(
             *(
                 torch.as_tensor(s, dtype=torch.float32, device=device)
                 for s in _mean_variance(X)
-            )
+            ),
+            rows=_blocks(Rows(X, device, np.float32), _block_rows(X)),
         )
         if X.shape[0] >= 2 and module.supports_linear_start():
+            inputs = X
+            if not module.likelihood.linear_gaussian:
+                # Probabilistic PCA of what the encoder reads, to be linearized.
+                inputs = _EncoderInputs(X, module.likelihood, device)
             start = _principal_components(
-                X,
+                inputs,
                 self.n_components,
                 module.likelihood.min_variance,
                 module.likelihood.needs_covariance,
@@ -519,15 +589,42 @@ class BaseVAE(
         block = _block_rows(X)
         return RowSubset(X, train, block), RowSubset(X, val, block)
 
-    def _check_domain(self, X, likelihood):
-        """``likelihood``'s check of the values of X (a sparse matrix's stored
-        values, and a zero for its implicit entries)."""
-        values = [X]
-        if sp.issparse(X):
-            values = [X.data]
-            if X.nnz < X.shape[0] * X.shape[1]:
-                values.append(np.zeros(1, dtype=X.dtype))
-        likelihood.check_domain(values, type(self).__name__)
+    def _check_domain(self, X, likelihood, encoding=False):
+        """Each part of ``likelihood`` checks the values of its columns of X;
+        with ``encoding``, only the parts whose encoder input needs it."""
+        parts = likelihood.parts()
+        plan = [(part.name, columns, {}) for part, columns in parts]
+        for part, columns in parts:
+            if not encoding or part.maps_input:
+                part.check_domain(
+                    self._domain_values(X, columns, part, plan),
+                    self._data_owner(columns, plan),
+                )
+
+    def _domain_values(self, X, columns, likelihood, plan):
+        """The values of X's ``columns`` as ``likelihood.check_domain`` takes
+        them: X itself where one likelihood covers every column; a sparse
+        matrix's stored values, and a zero for its implicit entries, unless
+        the likelihood needs whole rows."""
+        if len(plan) > 1:
+            X = X[:, columns]
+        if not sp.issparse(X):
+            return [X]
+        if likelihood.whole_rows:
+            return [X.toarray()]
+        values = [X.data]
+        if X.nnz < X.shape[0] * X.shape[1]:
+            values.append(np.zeros(1, dtype=X.dtype))
+        return values
+
+    def _data_owner(self, columns, plan):
+        """Where data went, as a domain error names it: the estimator, and
+        the columns where a likelihood covers some only."""
+        name = type(self).__name__
+        if len(plan) == 1:
+            return name
+        names = getattr(self, "feature_names_in_", None)
+        return f"{name} (columns {columns_text(columns, names)})"
 
     # --- Using a fitted model ----------------------------------------------------
 
@@ -545,6 +642,7 @@ class BaseVAE(
             Latent codes, in the dtype of X (float32 or float64).
         """
         X = self._validate_fitted(X)
+        self._check_domain(X, self.module_.likelihood, encoding=True)
         return self._map_rows(X, lambda module, x: module.latent.mean(module.encode(x)))
 
     def inverse_transform(self, X):
@@ -719,7 +817,8 @@ class BaseVAE(
         ``decoder_module()(z)`` gives, for a float32 tensor ``z`` of shape
         (n_samples, n_components), the mean of p(x|z): the decoder's output
         under ``likelihood='gaussian'``, its sigmoid under
-        ``likelihood='bernoulli'``.
+        ``likelihood='bernoulli'``, each likelihood's mean in its columns
+        under per-column likelihoods.
 
         Returns
         -------
@@ -733,6 +832,17 @@ class BaseVAE(
         """
         check_is_fitted(self)
         return Decoder(self.module_).cpu().eval()
+
+    @property
+    def likelihoods_(self):
+        """``[(name, columns), ...]``: the likelihood that describes each group
+        of columns (by index), ``likelihood`` resolved at fit."""
+        if "module_" not in vars(self):
+            raise AttributeError(
+                f"This {type(self).__name__} is not fitted yet: likelihoods_ is "
+                "set by fit."
+            )
+        return _plan_of(self.module_.likelihood)
 
     @property
     def _n_features_out(self):
@@ -807,9 +917,13 @@ class BaseVAE(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        likelihood = LIKELIHOODS.get(self.likelihood)
-        if likelihood is not None:  # else fit says what is wrong
+        # Per-column likelihoods: the data must be non-negative where any
+        # part's must. 'auto' and values fit will refuse set nothing.
+        positive_only = False
+        for likelihood in named_likelihoods(self.likelihood):
             likelihood.update_tags(tags)
+            positive_only |= tags.input_tags.positive_only
+        tags.input_tags.positive_only = positive_only
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
@@ -861,15 +975,47 @@ class BaseBetaVAE(BaseVAE):
 
 def _architecture(module):
     """What warm_start and partial_fit require to be unchanged: the latent
-    size, the networks and the likelihood."""
-    return module.latent.n_components, module.network, module.likelihood.name
+    size, the networks and the likelihoods' plan."""
+    return module.latent.n_components, module.network, _plan_of(module.likelihood)
 
 
-def _architecture_text(n_components, network, likelihood):
+def _architecture_text(n_components, network, plan):
     described = ", ".join(
         f"{name}={value!r}" for name, value in network.items() if name != "name"
     )
+    likelihood = plan[0][0] if len(plan) == 1 else plan
     return f"n_components={n_components}, {described}, likelihood={likelihood!r}"
+
+
+def _plan_of(likelihood):
+    """``[(name, columns), ...]``: which likelihood describes which columns."""
+    return [(part.name, list(columns)) for part, columns in likelihood.parts()]
+
+
+def _names_and_columns(plan):
+    return [(name, list(columns)) for name, columns, _ in plan]
+
+
+class _EncoderInputs:
+    """The encoder's inputs for the rows of X (``Likelihood.encoder_input``),
+    computed for the rows asked for, never for all at once: what
+    :func:`_principal_components` reads of an array."""
+
+    def __init__(self, X, likelihood, device):
+        self.rows = Rows(X, device, np.float32)
+        self.likelihood = likelihood
+        self.shape = (X.shape[0], likelihood.n_encoder_inputs)
+
+    def __getitem__(self, index):
+        with torch.no_grad():
+            inputs = self.likelihood.encoder_input(self.rows[index])
+        return inputs.double().cpu().numpy()
+
+
+def _blocks(rows, block_size):
+    """``rows`` (a :class:`Rows`) as tensors of ``block_size`` rows each."""
+    for start in range(0, len(rows), block_size):
+        yield rows[start : start + block_size]
 
 
 def _adam(parameters, learning_rate, state=None):
