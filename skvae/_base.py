@@ -290,19 +290,20 @@ class BaseVAE(
             fitted = self.module_.likelihood
             plan = _plan_of(fitted)
             if self.likelihood != AUTO:
-                plan = _names_and_columns(self._resolve_plan(kinds))
+                plan = _names_and_columns(self._resolve_plan(kinds, X.shape[0]))
             if plan == _plan_of(fitted):
                 self._check_domain(X, fitted)
             return X, network, plan, None
-        likelihood = self._new_likelihood(X, self._resolve_plan(kinds))
+        likelihood = self._new_likelihood(X, self._resolve_plan(kinds, X.shape[0]))
         return X, network, _plan_of(likelihood), likelihood
 
-    def _resolve_plan(self, kinds):
+    def _resolve_plan(self, kinds, n_samples):
         return resolve_plan(
             self.likelihood,
             self.n_features_in_,
             getattr(self, "feature_names_in_", None),
             kinds,
+            n_samples,
         )
 
     def _new_likelihood(self, X, plan):

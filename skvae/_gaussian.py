@@ -44,7 +44,7 @@ class GaussianVAE(BaseBetaVAE):
 
     likelihood : {'gaussian', 'gaussian_full', 'bernoulli', 'poisson', \
             'categorical', 'lognormal', 'auto'} or list of (str, columns) \
-            tuples, default='gaussian'
+            tuples, default='auto'
         The observation model p(x|z). ``'gaussian'``: the decoder gives the
         mean, and each feature has a learned variance of at least
         ``min_variance``; suits real-valued, standardized data.
@@ -66,7 +66,10 @@ class GaussianVAE(BaseBetaVAE):
         ``'auto'`` reads a DataFrame's dtypes: bool columns are Bernoulli,
         category columns categorical, integer columns without negative values
         Poisson, the others Gaussian; a numpy array is Gaussian throughout.
-        The plan used is ``likelihoods_``; see the user guide on mixed tables.
+        Its Gaussian columns share one full covariance (``'gaussian_full'``)
+        where they are at most 100 and the rows more than twice as many, and
+        are ``'gaussian'`` otherwise. The plan used is ``likelihoods_``; see
+        the user guide on mixed tables.
 
     min_variance : float, default=1e-6
         Floor of each feature's variance under ``likelihood='gaussian'``
@@ -294,7 +297,7 @@ class GaussianVAE(BaseBetaVAE):
         hidden_layer_sizes=(256, 128),
         decoder_layer_sizes=None,
         activation="relu",
-        likelihood="gaussian",
+        likelihood="auto",
         min_variance=1e-6,
         n_prior_components="auto",
         beta=1.0,

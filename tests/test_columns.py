@@ -61,11 +61,11 @@ def _fit(estimator, X):
 
 def test_auto_reads_pandas_dtypes(table):
     model = _fit(GaussianVAE(2, likelihood="auto", **FAST), table)
-    # Floats are Gaussian (a positive float column too: 'auto' never guesses
-    # 'lognormal'), non-negative integers counts, bools Bernoulli, and each
-    # category column a categorical of its own.
+    # Floats are Gaussian, with one full covariance (a positive float column
+    # too: 'auto' never guesses 'lognormal'), non-negative integers counts,
+    # bools Bernoulli, and each category column a categorical of its own.
     assert model.likelihoods_ == [
-        ("gaussian", [0, 2]),
+        ("gaussian_full", [0, 2]),
         ("poisson", [1]),
         ("bernoulli", [3]),
         ("categorical", [4]),
@@ -83,7 +83,7 @@ def test_auto_counts_categories_of_the_dtype_and_reads_negative_integers_as_gaus
         }
     )
     model = _fit(GaussianVAE(2, likelihood="auto", **FAST), frame)
-    assert model.likelihoods_ == [("categorical", [0]), ("gaussian", [1])]
+    assert model.likelihoods_ == [("categorical", [0]), ("gaussian_full", [1])]
     # Levels unseen in training but declared by the dtype are levels.
     assert model.module_.likelihood.likelihoods[0].n_levels == 4
     unseen = pd.DataFrame({"level": [3.0], "delta": [0.0]})
@@ -91,10 +91,12 @@ def test_auto_counts_categories_of_the_dtype_and_reads_negative_integers_as_gaus
 
 
 def test_auto_on_a_numpy_array_is_gaussian_bit_for_bit(make_linear_gaussian):
+    # Few columns and rows to spare: one full covariance.
     X, _, _ = make_linear_gaussian(60)
     auto = _fit(GaussianVAE(2, likelihood="auto", **FAST), X)
-    gaussian = _fit(GaussianVAE(2, **FAST), X)
-    assert auto.likelihoods_ == gaussian.likelihoods_ == [("gaussian", list(range(6)))]
+    gaussian = _fit(GaussianVAE(2, likelihood="gaussian_full", **FAST), X)
+    expected = [("gaussian_full", list(range(6)))]
+    assert auto.likelihoods_ == gaussian.likelihoods_ == expected
     np.testing.assert_array_equal(auto.loss_curve_, gaussian.loss_curve_)
     np.testing.assert_array_equal(auto.score_samples(X), gaussian.score_samples(X))
 

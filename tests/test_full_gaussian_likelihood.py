@@ -1,5 +1,7 @@
 """likelihood='gaussian_full': one full noise covariance, against closed forms."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -49,12 +51,14 @@ def test_samples_have_the_covariance():
     np.testing.assert_allclose(np.cov(draws.T), covariance, atol=0.02)
 
 
-def test_the_diagonal_is_floored_by_min_variance():
-    likelihood = _likelihood(1e-12 * np.eye(2))
-    likelihood.min_variance = 1e-4
-    # log det P is capped at n_features * log(1 / sqrt(min_variance)).
+def test_each_variance_given_the_others_is_floored_by_min_variance():
+    likelihood = FullGaussianLikelihood(2, min_variance=1e-4).double()
+    likelihood.set_covariance(torch.tensor(1e-12 * np.eye(2)))
+    # Each conditional variance is at least the floor (twice it, as set), so
+    # the density at the mean is bounded.
     at_mean = likelihood.log_prob(torch.zeros(1, 2, dtype=torch.float64), 0.0)
-    assert at_mean.item() == pytest.approx(-np.log(2 * np.pi) + np.log(1e4))
+    assert at_mean.item() == pytest.approx(-np.log(2 * np.pi) + np.log(0.5e4))
+    assert (likelihood.variance() >= 1e-4).all()
 
 
 def test_a_linear_model_starts_at_the_data_covariance():
@@ -79,3 +83,49 @@ def test_a_linear_model_starts_at_the_data_covariance():
     gaussian = multivariate_normal(X.mean(0), np.cov(X.T)).logpdf(X).mean()
     assert full.score(X) == pytest.approx(gaussian, abs=0.02)
     assert diagonal.score(X) < gaussian - 1.0
+
+
+def test_auto_gives_a_full_covariance_where_it_is_affordable():
+    rng = np.random.RandomState(0)
+    params = dict(hidden_layer_sizes=(), max_iter=1, device="cpu", random_state=0)
+    # Few columns, rows to spare: one full covariance.
+    vae = GaussianVAE(1, **params).fit(rng.normal(size=(40, 5)))
+    assert vae.likelihoods_ == [("gaussian_full", [0, 1, 2, 3, 4])]
+    # No more rows than twice the columns: a covariance without full rank.
+    vae = GaussianVAE(1, **params).fit(rng.normal(size=(20, 10)))
+    assert vae.likelihoods_ == [("gaussian", list(range(10)))]
+    # More than 100 columns: the diagonal one.
+    vae = GaussianVAE(1, **params).fit(rng.normal(size=(300, 101)))
+    assert vae.likelihoods_ == [("gaussian", list(range(101)))]
+
+
+def test_autoencoder_gmm_scores_a_full_covariance_exactly(make_linear_gaussian):
+    # Linear decoder, full noise covariance and one Gaussian prior: p(x) is
+    # Gaussian, and so is p(z|x), which the Laplace approximation (with the
+    # full covariance's Gauss-Newton curvature) finds exactly: one importance
+    # draw gives log p(x) itself.
+    from skvae import AutoencoderGMM
+
+    X, _, _ = make_linear_gaussian(300)
+    model = AutoencoderGMM(
+        2,
+        likelihood="gaussian_full",
+        n_mixture_components=1,
+        n_importance_samples=1,
+        hidden_layer_sizes=(),
+        max_iter=20,
+        device="cpu",
+        random_state=0,
+    ).fit(X)
+    module = copy.deepcopy(model.module_).double()
+    with torch.no_grad():
+        A = module.decoder.linear.weight.numpy()
+        b = module.decoder.linear.bias.numpy()
+        factor, _ = module.likelihood._factor()
+        noise = np.linalg.inv(factor.numpy() @ factor.numpy().T)
+        np.testing.assert_allclose(np.diag(noise), module.likelihood.variance())
+        mean = module.latent.prior_means[0].numpy()
+        scale_tril = module.latent.prior_scale_tril[0].numpy()
+    covariance = A @ scale_tril @ scale_tril.T @ A.T + noise
+    expected = multivariate_normal(A @ mean + b, covariance).logpdf(X[:50])
+    np.testing.assert_allclose(model.score_samples(X[:50]), expected, rtol=1e-7)

@@ -338,6 +338,6 @@ def test_a_lognormal_model_starts_at_probabilistic_pca_of_log_x(make_linear_gaus
     location = likelihood.input_location.double().numpy()
     scale = likelihood.input_scale.double().numpy()
     inputs = (np.log(X) - location) / scale
-    gaussian = _fit(GaussianVAE(2, **settings), inputs)
+    gaussian = _fit(GaussianVAE(2, likelihood="gaussian", **settings), inputs)
     expected = gaussian.score(inputs) - np.log(scale).sum() - np.log(X).sum(1).mean()
     assert abs(lognormal.score(X) - expected) < 0.05

@@ -177,6 +177,14 @@ class Likelihood(Configurable, nn.Module, ABC):
         independent column. Needed where ``log_concave`` is true."""
         raise NotImplementedError(f"{type(self).__name__} gives no curvature.")
 
+    def gauss_newton(self, x, out, jacobian):
+        """J^T (-H) J per row, H the Hessian of log p(x|out) in ``out`` and J
+        (rows, outputs, codes) the decoder's Jacobian: the curvature in the
+        code that the Laplace proposal needs. From :meth:`curvature` by
+        default, for a diagonal H."""
+        curvature = self.curvature(x, out)
+        return (jacobian.mT * -curvature[:, None, :]) @ jacobian
+
     @abstractmethod
     def mean(self, out):
         """E[x|out]: what ``inverse_transform`` returns."""
@@ -339,48 +347,58 @@ class GaussianLikelihood(Likelihood):
 class FullGaussianLikelihood(Likelihood):
     """x ~ N(decoder(z), Sigma), with one full covariance matrix Sigma learned.
 
-    Parametrized by its precision, Sigma^-1 = P P^T with P lower triangular
-    and a positive diagonal, so that the log-density is a matrix product.
     With a linear decoder the model contains every Gaussian: it starts at the
     data's covariance, the components' part W W^T plus the rest as Sigma, and
     the latent code is then free to model what no covariance can. Tabular
     features that are nearly linear functions of each other (a radius, its
     perimeter and its area) give a full covariance tiny variances across them,
-    which no diagonal one can. Each diagonal entry of P is at most
-    ``min_variance ** -0.5``, so that the density stays bounded.
+    which no diagonal one can.
+
+    Parametrized as a chain of regressions, each feature on the features after
+    it: Sigma^-1 = P P^T with P = L diag(variance)^-1/2, L unit lower
+    triangular (minus the regression coefficients) and ``variance`` each
+    feature's variance given the features after it, ``min_variance +
+    exp(log_variance)``, floored as the diagonal likelihood's is. The
+    log-density is then a matrix product.
     """
 
     name = "gaussian_full"
     hyperparameters = ("min_variance",)
     linear_gaussian = True
     needs_covariance = True
+    log_concave = True
+    # Within a per-column plan it starts diagonal, as the Gaussian part would.
+    linearized_start = True
 
     def __init__(self, n_features, min_variance=1e-6):
         super().__init__(n_features)
         self.min_variance = min_variance
-        self.precision_tril = nn.Parameter(torch.zeros(n_features, n_features))
-        self.log_precision_diag = nn.Parameter(torch.zeros(n_features))
+        self.coefficients = nn.Parameter(torch.zeros(n_features, n_features))
+        self.log_variance = nn.Parameter(torch.zeros(n_features))
         self.register_buffer(
             "_strictly_lower", torch.tril(torch.ones(n_features, n_features), -1)
         )
 
+    def conditional_variance(self):
+        """Each feature's variance given the features after it."""
+        return self.min_variance + torch.exp(self.log_variance)
+
     def _factor(self):
         """P, and log det P."""
-        log_diag = self.log_precision_diag.clamp(max=-0.5 * math.log(self.min_variance))
-        factor = self.precision_tril * self._strictly_lower + torch.diag(
-            torch.exp(log_diag)
+        variance = self.conditional_variance()
+        unit = self.coefficients * self._strictly_lower + torch.eye(
+            self.n_features, dtype=variance.dtype, device=variance.device
         )
-        return factor, log_diag.sum()
+        return unit * torch.rsqrt(variance), -0.5 * torch.log(variance).sum()
 
     def log_prob_elements(self, x, out):
         """log p(x_j | x_j+1, ..., x_n, out) for each column j, which add up
         to log p(x|out): the columns are not independent given ``out``, so a
-        column's element depends on the columns after it (the precision's
-        factor is triangular), not on its own value alone."""
+        column's element depends on the columns after it, not on its own
+        value alone."""
         factor, _ = self._factor()
         whitened = (x - out) @ factor
-        log_diagonal = torch.log(torch.diagonal(factor))
-        return log_diagonal - 0.5 * (_LOG_2PI + whitened**2)
+        return -0.5 * (_LOG_2PI + torch.log(self.conditional_variance()) + whitened**2)
 
     def log_prob(self, x, out):
         factor, log_det = self._factor()
@@ -393,6 +411,21 @@ class FullGaussianLikelihood(Likelihood):
         a, b = (x - centre) @ factor, (out - centre) @ factor
         squared = (a**2).sum(-1)[:, None] - 2 * a @ b.T + (b**2).sum(-1)
         return log_det - 0.5 * (x.shape[-1] * _LOG_2PI + squared)
+
+    def variance(self):
+        """Each feature's variance, the diagonal of Sigma: at least its
+        conditional variance, so at least ``min_variance``."""
+        factor, _ = self._factor()
+        eye = torch.eye(self.n_features, dtype=factor.dtype, device=factor.device)
+        inverse = torch.linalg.solve_triangular(factor, eye, upper=False)
+        # Sigma = P^-T P^-1: its diagonal, the squared columns of P^-1.
+        return (inverse**2).sum(0)
+
+    def gauss_newton(self, x, out, jacobian):
+        """J^T Sigma^-1 J = (P^T J)^T (P^T J): the Hessian is -Sigma^-1."""
+        factor, _ = self._factor()
+        whitened = factor.T.to(jacobian.dtype) @ jacobian
+        return whitened.mT @ whitened
 
     def mean(self, out):
         return out
@@ -412,23 +445,31 @@ class FullGaussianLikelihood(Likelihood):
         self.set_variance(x_var)
         return x_mean
 
+    def start_slope(self, out):
+        return torch.ones_like(out)
+
+    def set_start_variance(self, noise):
+        self.set_variance(noise)
+
     @torch.no_grad()
     def set_variance(self, variance):
-        """A diagonal covariance: each feature's variance, at least
-        ``min_variance``."""
-        variance = torch.clamp(variance, min=self.min_variance)
-        self.precision_tril.zero_()
-        self.log_precision_diag.copy_(
-            (-0.5 * torch.log(variance)).expand_as(self.log_precision_diag)
-        )
+        """A diagonal covariance: each feature's variance (a scalar or one per
+        feature), at least twice the floor."""
+        self.coefficients.zero_()
+        self._set_conditional_variance(variance)
+
+    def _set_conditional_variance(self, variance):
+        excess = torch.clamp(variance - self.min_variance, min=self.min_variance)
+        self.log_variance.copy_(torch.log(excess).expand_as(self.log_variance))
 
     @torch.no_grad()
     def set_covariance(self, covariance):
         """Sigma itself (symmetric positive definite), in float64."""
         precision = torch.linalg.inv(covariance)
         factor = torch.linalg.cholesky((precision + precision.T) / 2)
-        self.precision_tril.copy_(factor.to(self.precision_tril.dtype))
-        self.log_precision_diag.copy_(torch.log(torch.diagonal(factor)))
+        diagonal = torch.diagonal(factor)
+        self.coefficients.copy_(factor / diagonal)
+        self._set_conditional_variance(1 / diagonal**2)
 
     @torch.no_grad()
     def start_noise(self, variances, weight, covariance=None):
@@ -929,6 +970,13 @@ class ColumnLikelihood(Likelihood):
     def curvature(self, x, out):
         return torch.cat(
             [p.curvature(x_p, out_p) for p, x_p, out_p in self._split(x, out)], -1
+        )
+
+    def gauss_newton(self, x, out, jacobian):
+        # The parts are independent given the code: their terms add up.
+        return sum(
+            p.gauss_newton(x_p, out_p, jacobian[..., self._output_slices[i], :])
+            for i, (p, x_p, out_p) in enumerate(self._split(x, out))
         )
 
     def mean(self, out):
