@@ -407,12 +407,13 @@ class AutoencoderGMM(BaseVAE):
             reg_covar=self.mixture_reg_covar,
             random_state=int(self._random_state.randint(_MAX_SEED)),
         )
-        # EM on codes is many tiny matrix operations. Right after training,
-        # torch's OpenMP threads still spin and multithreaded BLAS waits on
-        # them: on 2 cores, 10 components on 200 codes took 3 s, 0.09 s with
-        # one BLAS thread.
+        # EM on codes is many tiny matrix operations, started by k-means on
+        # OpenMP threads. Right after training, torch's OpenMP threads still
+        # spin and multithreaded BLAS waits on them: on 2 cores, 10 components
+        # on 200 codes took 3 s, 0.09 s with one BLAS thread; so one thread of
+        # each.
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with threadpool_limits(limits=1):
                 mixture.fit(codes.astype(np.float64, copy=False))
             self.module_.latent.set_prior(
                 *map(

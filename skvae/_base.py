@@ -45,7 +45,7 @@ from ._core.networks import ACTIVATIONS, Decoder, Encoder, build_vae
 from ._core.noise import RowDraws, row_uniforms
 from ._core.scoring import log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
-from ._core.threads import fastest_thread_count, torch_threads
+from ._core.threads import fastest_thread_count, fit_threads, torch_threads
 from ._core.training import TrainingSettings, evaluate, train
 from ._data import Rows, RowSubset, mean_variance, training_rows
 from ._device import available_device, resolve_device
@@ -257,12 +257,19 @@ class BaseVAE(
         X_train, X_val = self._split(X, incremental)
         self._check_training_rows(X_train.shape[0], X.shape[0])
         settings = self._training_settings(X_train.shape[0], incremental)
-        if not resume:
-            self._initialize(module, X_train, device, settings.batch_size)
-        optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
-        history, n_threads, reporter = self._train(
-            module, optimizer, X_train, X_val, settings
-        )
+        # The thread count is chosen before the start: on a busy machine the
+        # start (PCA, the prior's mixture) is as slow on many threads as the
+        # training is.
+        n_threads = self._thread_count(module, X_train, settings)
+        with fit_threads(n_threads):
+            if not resume:
+                self._initialize(module, X_train, device, settings.batch_size)
+            optimizer = _adam(
+                module.parameters(), self.learning_rate, optimizer_state
+            )
+            history, reporter = self._train(
+                module, optimizer, X_train, X_val, settings
+            )
         self._record(module, optimizer, device, history, n_threads, X_val is not None)
         with torch_threads(self.n_threads_):
             self._diagnose(X_train, settings.batch_size)
@@ -476,31 +483,35 @@ class BaseVAE(
             n_iter_no_change=self.n_iter_no_change,
         )
 
+    def _thread_count(self, module, X_train, settings):
+        """1, or the caller's torch thread count where a fit long enough to
+        repay the timing measures it faster (``_core/threads.py``)."""
+        n_steps = settings.max_epochs * -(-X_train.shape[0] // settings.batch_size)
+        if n_steps < _MIN_STEPS_TO_TIME_THREADS:
+            return 1
+        device = next(module.parameters()).device
+        first_batch = training_rows(X_train[: settings.batch_size], device)
+        return fastest_thread_count(
+            module, first_batch[: len(first_batch)], torch.get_num_threads()
+        )
+
     def _train(self, module, optimizer, X_train, X_val, settings):
-        """The minibatch loop over X_train, validated on X_val if any, on the
-        thread count measured faster: ``(history, threads, progress reporter)``."""
+        """The minibatch loop over X_train, validated on X_val if any:
+        ``(history, progress reporter)``."""
         device = next(module.parameters()).device
         reporter = epoch_reporter(self, X_train, settings.max_epochs, module, device)
+        history = train(
+            module,
+            optimizer,
+            training_rows(X_train, device),
+            settings,
+            validation_data=None if X_val is None else training_rows(X_val, device),
+            validation_noise=lambda x: self._score_noise(module, x, 1),
+            on_epoch_end=reporter,
+        )
         first_batch = training_rows(X_train[: settings.batch_size], device)
-        first_batch = first_batch[: len(first_batch)]
-        n_steps = settings.max_epochs * -(-X_train.shape[0] // settings.batch_size)
-        n_threads = 1
-        if n_steps >= _MIN_STEPS_TO_TIME_THREADS:
-            n_threads = fastest_thread_count(
-                module, first_batch, torch.get_num_threads()
-            )
-        with torch_threads(n_threads):
-            history = train(
-                module,
-                optimizer,
-                training_rows(X_train, device),
-                settings,
-                validation_data=None if X_val is None else training_rows(X_val, device),
-                validation_noise=lambda x: self._score_noise(module, x, 1),
-                on_epoch_end=reporter,
-            )
-        check_trained(module, first_batch)
-        return history, n_threads, reporter
+        check_trained(module, first_batch[: len(first_batch)])
+        return history, reporter
 
     def _record(self, module, optimizer, device, history, n_threads, validated):
         """The fitted attributes of a finished training run."""

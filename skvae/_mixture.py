@@ -24,9 +24,11 @@ def select_mixture(codes, sizes, reg_covar, random_state):
     ``sizes`` components (the only one if one size is given)."""
     codes = np.asarray(codes, dtype=np.float64)
     best, best_bic = None, np.inf
-    # EM on codes is many tiny matrix operations: with torch's OpenMP threads
-    # spinning, multithreaded BLAS waits on them (see AutoencoderGMM).
-    with threadpool_limits(limits=1, user_api="blas"):
+    # EM on codes is many tiny matrix operations, and its k-means start runs
+    # on OpenMP threads: with torch's threads spinning, or other processes on
+    # the cores, threads wait on each other (see AutoencoderGMM). One thread
+    # of each (BLAS and OpenMP) took a third of the time on a busy machine.
+    with threadpool_limits(limits=1):
         for size in sizes:
             mixture = GaussianMixture(
                 n_components=size,
