@@ -264,12 +264,8 @@ class BaseVAE(
         with fit_threads(n_threads):
             if not resume:
                 self._initialize(module, X_train, device, settings.batch_size)
-            optimizer = _adam(
-                module.parameters(), self.learning_rate, optimizer_state
-            )
-            history, reporter = self._train(
-                module, optimizer, X_train, X_val, settings
-            )
+            optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
+            history, reporter = self._train(module, optimizer, X_train, X_val, settings)
         self._record(module, optimizer, device, history, n_threads, X_val is not None)
         with torch_threads(self.n_threads_):
             self._diagnose(X_train, settings.batch_size)
