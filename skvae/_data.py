@@ -45,14 +45,27 @@ class InMemoryData:
     # The statistics that start the model are computed within the budget.
     statistics_budget = None
 
-    def statistics(self, **plan):
-        """The :class:`FeatureStatistics` of the training rows."""
+    def statistics(self, plan, observe=None):
+        """The :class:`FeatureStatistics` of the training rows (``plan``, its
+        arguments) in one pass, ``observe`` called on each block of them
+        (for a likelihood that needs more than their mean and variance).
+
+        Sparse rows are fed whole (scikit-learn's ``mean_variance_axis`` of
+        all of them) and observed in blocks, never densified whole.
+        """
         statistics = FeatureStatistics(self.n_train, **plan)
-        if isinstance(self.X, RowSubset):
-            for start in range(0, self.n_train, self.X.block_size):
-                statistics.update(self.X[start : start + self.X.block_size])
-        else:
+        whole = sp.issparse(self.X)
+        if whole:
             statistics.update(self.X)
+        if whole and observe is None:
+            return statistics.finish()
+        block = statistics.block_size
+        for first in range(0, self.n_train, block):
+            rows = self.X[first : first + block]
+            if not whole:
+                statistics.update(rows)
+            if observe is not None:
+                observe(rows)
         return statistics.finish()
 
     def head(self, n, device):
@@ -159,7 +172,7 @@ class FeatureStatistics:
         self.mean, self.variance = self._mean, self._variance
         self.sample = None
         if self.sample_step is not None:
-            self.sample = _dense(_stack(self._sample))
+            self.sample = _dense(stack_rows(self._sample))
         return self
 
     def _start(self, rows):
@@ -173,7 +186,7 @@ class FeatureStatistics:
             self._sum_squares = np.zeros(self.n_features)
 
     def _take_pending(self):
-        block = _stack(self._pending)
+        block = stack_rows(self._pending)
         self._pending, self._n_pending = [], 0
         return block
 
@@ -213,7 +226,7 @@ class FeatureStatistics:
         self._count += rows.shape[0]
 
 
-def _stack(pieces):
+def stack_rows(pieces):
     """Row pieces as one array, without a copy when there is one piece."""
     if len(pieces) == 1:
         return pieces[0]

@@ -36,7 +36,13 @@ from ._budget import (
     keepable_rows,
     stream_plan,
 )
-from ._data import FeatureStatistics, Rows, tensor_rows, training_rows
+from ._data import (
+    FeatureStatistics,
+    Rows,
+    stack_rows,
+    tensor_rows,
+    training_rows,
+)
 
 
 def is_dask_array(X):
@@ -112,6 +118,11 @@ class ChunkedArray:
         self.checks = tuple(checks)
         self._dask = is_dask_array(X)
         self._mapping = _releasable_mapping(X) if isinstance(X, np.ndarray) else None
+
+    def also_checked(self, check):
+        """The same array, its rows checked by ``check`` too, after the
+        checks it has."""
+        return ChunkedArray(self.X, self.dtype, (*self.checks, check))
 
     def chunk_ranges(self, rows, max_rows):
         """``(start, stop)`` of each chunk: ``rows`` rows each, or a Dask
@@ -232,14 +243,28 @@ class StreamedData:
     def statistics_budget(self):
         return budget_bytes() // STATISTICS_SHARE
 
-    def statistics(self, **plan):
-        """The :class:`FeatureStatistics` of the training rows; the first
-        pass over the data, which ``plan`` configures."""
-        return self._pass(plan).statistics
+    def statistics(self, plan, observe=None):
+        """The :class:`~skvae._data.FeatureStatistics` of the training rows
+        (``plan``, its arguments), ``observe`` called on each chunk of them:
+        the first pass over the data."""
+        return self._pass((plan, observe)).statistics
 
     def head(self, n, device):
-        """The first of the kept training rows, as a float32 tensor."""
-        return tensor_rows(self.kept_rows[:n], device)
+        """The first ``n`` training rows (all of them if fewer), as a float32
+        tensor: read from the first chunks before the first pass (the thread
+        count is timed on them), the first kept rows after it."""
+        if self._first_pass is not None:
+            return tensor_rows(self._first_pass.kept[:n], device)
+        pieces, count = [], 0
+        for start, stop in self.chunks:
+            rows = self.source.read([(start, stop)])[0]
+            if self.held_out is not None:
+                rows = self._split(rows, start, stop)[0]
+            pieces.append(rows[: n - count])
+            count += pieces[-1].shape[0]
+            if count >= n:
+                break
+        return tensor_rows(stack_rows(pieces), device)
 
     @property
     def kept_rows(self):
@@ -253,24 +278,32 @@ class StreamedData:
         rows = self._pass().held_out
         return None if rows is None else training_rows(rows, device)
 
-    def _pass(self, plan=None):
+    def _pass(self, start=None):
         """One pass in row order: the checks of every value, the statistics
-        (when ``plan`` is given), the held-out and the kept rows."""
-        if self._first_pass is not None:
-            return self._first_pass
-        statistics = None if plan is None else FeatureStatistics(self.n_train, **plan)
+        that start the model (when ``start``, the statistics' plan and the
+        function that observes the rows, or None, is given), the held-out and
+        the kept rows."""
+        done = self._first_pass
+        if done is not None and (start is None or done.statistics is not None):
+            return done
+        statistics = observe = None
+        if start is not None:
+            plan, observe = start
+            statistics = FeatureStatistics(self.n_train, **plan)
         n_held = 0 if self.held_out is None else len(self.held_out)
         held = _Gathered(n_held)
         kept = _Gathered(-(-self.n_train // self.kept_step))
         position = 0
         chunks = self.source.in_order(self.chunks, self.plan.read_rows)
-        for (start, stop), rows in chunks:
+        for (start_row, stop_row), rows in chunks:
             if n_held:
-                rows, held_rows = self._split(rows, start, stop)
+                rows, held_rows = self._split(rows, start_row, stop_row)
                 held.add(held_rows)
             kept.add(rows[-position % self.kept_step :: self.kept_step])
             if statistics is not None:
                 statistics.update(rows)
+            if observe is not None:
+                observe(rows)
             position += rows.shape[0]
         self._first_pass = _FirstPass(
             statistics=None if statistics is None else statistics.finish(),

@@ -16,7 +16,7 @@ def training_loss(model, x, beta, generator):
     posterior = model.encode(x)
     z, score_state = model.latent.training_sample(posterior, generator)
     reconstruction = model.likelihood.log_prob(x, model.decode(z))
-    kl = model.latent.kl(posterior)
+    kl = model.latent.kl(posterior, z)
     loss = (beta * kl - reconstruction).mean()
     if score_state is not None:
         # A latent whose samples carry no gradient adds its score-function term.
@@ -25,7 +25,8 @@ def training_loss(model, x, beta, generator):
 
 
 def elbo(model, x, noise, beta=1.0):
-    """The evidence lower bound per row, with the KL term in closed form.
+    """The evidence lower bound per row, with the KL term in closed form
+    where the latent family has one (else estimated at the same draw).
 
     ``noise`` has shape (1, rows, n_components), or is a
     :class:`~skvae._core.noise.RowDraws` of one draw.
@@ -34,4 +35,4 @@ def elbo(model, x, noise, beta=1.0):
     _, first = next(iter(draw_blocks(noise)))
     z = model.latent.sample(posterior, first[0])
     reconstruction = model.likelihood.log_prob(x, model.decode(z))
-    return reconstruction - beta * model.latent.kl(posterior)
+    return reconstruction - beta * model.latent.kl(posterior, z)

@@ -208,8 +208,7 @@ def _precision_cholesky(model, x, z):
     which rows have one (an extreme row can make its precision non-finite or
     numerically indefinite; the others are unaffected)."""
     out, jacobian = model.decode_with_jacobian(z)
-    curvature = model.likelihood.curvature(x, out)
-    precision = (jacobian.mT * -curvature[:, None, :]) @ jacobian
+    precision = model.likelihood.gauss_newton(x, out, jacobian)
     precision = precision + model.latent.prior_precision(z)
     # The curvature can span many orders of magnitude (a Gaussian likelihood's
     # variance floor is 1e-6): factor in float64 where the device has it.
