@@ -142,7 +142,22 @@ ONE_CHUNK_CASES = [
     ("many features", GaussianVAE),
     ("early stopping", AutoencoderGMM),  # its mixture: on the kept rows
     ("sparse", BernoulliVAE),
+    # Levels read in a pass of their own, counted in the first pass; the
+    # linearized start from the encoder inputs of the kept rows.
+    ("columns", GaussianVAE),
 ]
+# Real values, counts and integer codes of 4 levels.
+COLUMNS = [("gaussian", [0, 1, 2]), ("poisson", [3, 4]), ("categorical", [5])]
+
+
+def _mixed(rng, n_samples):
+    return np.column_stack(
+        [
+            rng.uniform(size=(n_samples, 3)),
+            rng.poisson(3.0, size=(n_samples, 2)),
+            rng.randint(0, 4, size=n_samples),
+        ]
+    ).astype(np.float64)
 
 
 @pytest.mark.parametrize(
@@ -159,8 +174,11 @@ def test_a_stream_of_one_chunk_is_the_in_memory_fit(case, Estimator, monkeypatch
         "float32": data.astype(np.float32),
         "sparse": sp.csr_matrix(data * (data > 0.5)),
         "fortran": np.asfortranarray(data),
+        "columns": _mixed(rng, 300),
     }.get(case, data)
     params = dict(FAST, early_stopping=case in ("early stopping", "sparse"))
+    if case == "columns":
+        params["likelihood"] = COLUMNS
     expected = _results(Estimator(2, **params).fit(data), data)
     for module in (base_module, stream_module):
         monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
@@ -171,6 +189,52 @@ def test_a_stream_of_one_chunk_is_the_in_memory_fit(case, Estimator, monkeypatch
     model = Estimator(2, **params).fit(data)
     assert model.early_stopping_ == params["early_stopping"]
     _assert_same(_results(model, data), expected)
+
+
+def test_a_stream_starts_the_default_model_from_its_first_pass(memmap, streamed):
+    # likelihood='auto' gives 20 real columns one full covariance, started
+    # from the covariance the first pass accumulates; the mixture prior
+    # starts from the codes of the kept rows.
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, **FAST).fit(memmap)
+    (data,) = streamed
+    assert len(data.chunks) > 10 and len(data.kept_rows) < data.n_train
+    assert model.likelihoods_ == [("gaussian_full", list(range(20)))]
+    assert model.n_prior_components_ >= 1
+    # The start's covariance is that of the training rows, not of one chunk.
+    train = np.setdiff1d(np.arange(len(memmap)), data.held_out)
+    statistics = data._first_pass.statistics
+    dof = len(train) - 1
+    covariance = (
+        statistics.scatter - np.outer(statistics.sum, statistics.sum) / len(train)
+    ) / dof
+    np.testing.assert_allclose(covariance, np.cov(memmap[train].T), rtol=1e-9)
+    assert np.isfinite(model.loss_curve_).all()
+
+
+def test_levels_of_a_streamed_categorical_column_are_read_from_every_chunk(
+    streamed,
+):
+    data = _mixed(np.random.RandomState(0), 4000)  # 96 KB as float32
+    data[-1, 5] = 6  # a level that only the last chunk holds
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, likelihood=COLUMNS, **FAST).fit(Sliceable(data))
+    assert len(streamed) == 1 and len(streamed[0].chunks) > 10
+    in_memory = GaussianVAE(2, likelihood=COLUMNS, **FAST).fit(data)
+    for fitted in (model, in_memory):
+        categorical = fitted.module_.likelihood.parts()[2][0]
+        assert categorical.n_levels == 7
+    assert model.likelihoods_ == in_memory.likelihoods_ == COLUMNS_PLAN
+    assert np.isfinite(model.loss_curve_).all()
+    data[-1, 5] = 2.5
+    with (
+        config_context(working_memory=TINY),
+        pytest.raises(ValueError, match="not category codes.*2.5"),
+    ):
+        GaussianVAE(2, likelihood=COLUMNS, **FAST).fit(Sliceable(data))
+
+
+COLUMNS_PLAN = [(name, columns) for name, columns in COLUMNS]
 
 
 def test_every_source_gives_the_same_stream(X, memmap, streamed, tmp_path):
@@ -234,7 +298,9 @@ def test_warm_start_and_partial_fit_stream_too(memmap, streamed):
 
 def test_per_row_methods_read_a_memmap_in_chunks_with_the_same_results(X, memmap):
     model = GaussianVAE(2, **FAST).fit(X)
-    expected = model.transform(X), model.score_samples(X)
+    # Under the same budget: it sets the blocks of draws that a score sums in.
+    with config_context(working_memory=TINY):
+        expected = model.transform(X), model.score_samples(X)
     reads = []
     original = ChunkedArray.read
 
@@ -299,9 +365,14 @@ def test_values_outside_the_likelihood_domain_are_refused_as_they_are_read(X):
 def test_a_streamed_fit_of_a_float64_memmap_holds_little_memory(tmp_path):
     import tracemalloc
 
-    X = np.random.RandomState(0).uniform(size=(4000, 50))
+    # Enough rows that the fixed cost of the start (the mixture prior's
+    # GaussianMixture, about 0.5 MB whatever the rows) stays below the bound.
+    X = np.random.RandomState(0).uniform(size=(10_000, 50))
     np.save(tmp_path / "X.npy", X)
     memmap = np.load(tmp_path / "X.npy", mmap_mode="r")
+    # A first fit imports what training imports lazily (torch's compiler
+    # stack, about 60 MB of modules), which tracemalloc would count.
+    GaussianVAE(2, **dict(FAST, max_iter=1)).fit(X[:200])
     with config_context(working_memory=0.2):
         tracemalloc.start()
         try:
@@ -309,8 +380,9 @@ def test_a_streamed_fit_of_a_float64_memmap_holds_little_memory(tmp_path):
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    # Two windows, the held-out and kept rows, and the statistics' blocks:
-    # about the budget (0.2 MiB), not the float32 copy of X (0.8 MB).
+    # Two windows, the held-out and kept rows, the statistics' blocks and the
+    # start: about the budget (0.2 MiB) and 0.5 MB, not the float32 copy of X
+    # (2 MB).
     assert peak < 0.4 * X.nbytes
     assert np.isfinite(model.loss_curve_).all()
 
