@@ -344,9 +344,13 @@ class BaseVAE(
         if streams(X, kind):
             X = self._chunked(X, kind, reset)
         else:
+            X = in_memory(X, kind)
+            check_input_kind(X, type(self).__name__)
             if reset and self.likelihood == AUTO:
                 kinds = column_kinds(X)
-            X = self._validated(in_memory(X, kind), reset)
+            X = validate_data(
+                self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset
+            )
         network = self._network()
         if not reset:
             fitted = self.module_.likelihood
@@ -1327,7 +1331,7 @@ def _principal_components(
     none is left (so that the model stays the full Gaussian); at least a
     thousandth of the mean variance and twice ``min_variance``.
     """
-    n_samples, n_features = statistics.n_samples, statistics.n_features
+    n_samples, n_features = statistics.shape
     k = min(n_components, n_features)
     dof = max(n_samples - 1, 1)
     if statistics.scatter is not None:

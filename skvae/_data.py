@@ -134,6 +134,11 @@ class FeatureStatistics:
         self._count = 0
         self._sparse = None
 
+    @property
+    def shape(self):
+        """``(n_samples, n_features)`` of the rows described."""
+        return self.n_samples, self.n_features
+
     def update(self, rows):
         """Feed the next rows (dense or CSR), in order."""
         if self.n_features is None:
