@@ -46,15 +46,16 @@ class StudentTLikelihood(Likelihood):
     def scale(self):
         return torch.sqrt(self.min_variance + torch.exp(2 * self.log_scale))
 
-    def log_prob(self, x, out):
+    def log_prob_elements(self, x, out):
+        # The per-column log-density: its sum is log_prob, and its sum over
+        # the observed entries the likelihood of a row with missing values.
         v = self.degrees_of_freedom
         scale = self.scale()
         normalizer = (
             math.lgamma((v + 1) / 2) - math.lgamma(v / 2) - 0.5 * math.log(v * math.pi)
         )
         t = (x - out) / scale
-        terms = normalizer - torch.log(scale) - (v + 1) / 2 * torch.log1p(t**2 / v)
-        return terms.sum(-1)
+        return normalizer - torch.log(scale) - (v + 1) / 2 * torch.log1p(t**2 / v)
 
     def mean(self, out):
         return out

@@ -8,6 +8,7 @@ accepts every registered name, and nothing else in skvae names a likelihood.
 import math
 from abc import ABC, abstractmethod
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +22,10 @@ class Likelihood(Configurable, nn.Module, ABC):
     """The interface of an observation model p(x|z); subclass it to add one.
 
     ``out`` is the decoder's output, one value per feature; ``x`` a row, or
-    rows, of data. Log-densities are summed over features: one value per row.
+    rows, of data. The primitive is :meth:`log_prob_elements`, one
+    log-density per data column; :meth:`log_prob` sums it over features (one
+    value per row), and :meth:`log_prob_observed` sums it over the observed
+    entries only, which is how every model handles missing values.
 
     A subclass sets the class attributes below, implements the abstract
     methods, and is registered with ``LIKELIHOODS.register``. Its
@@ -51,6 +55,10 @@ class Likelihood(Configurable, nn.Module, ABC):
     positive_only : bool
         Whether the data must be non-negative: scikit-learn's
         ``input_tags.positive_only`` tag.
+    missing_fill : float
+        A value of x whose log-density is finite: it stands in for each
+        missing entry before :meth:`log_prob_elements`, so that no NaN reaches
+        the values or the gradients, and the entry is then left out of the sum.
     """
 
     name = None
@@ -58,6 +66,7 @@ class Likelihood(Configurable, nn.Module, ABC):
     linear_gaussian = False
     log_concave = False
     positive_only = False
+    missing_fill = 0.0
 
     def __init__(self, n_features):
         super().__init__()
@@ -78,8 +87,28 @@ class Likelihood(Configurable, nn.Module, ABC):
         tags.input_tags.positive_only = cls.positive_only
 
     @abstractmethod
+    def log_prob_elements(self, x, out):
+        """log p(x_j|out_j) for each data column j: shape (..., n_features),
+        ``out`` with optional leading draw dimensions."""
+
     def log_prob(self, x, out):
-        """log p(x|out) per row; ``out`` may carry leading draw dimensions."""
+        """log p(x|out) per row: :meth:`log_prob_elements` summed over features.
+
+        A likelihood may override it with a faster sum, equal to that one.
+        """
+        return self.log_prob_elements(x, out).sum(-1)
+
+    def log_prob_observed(self, x, out, observed):
+        """log p(x_observed|out) per row, where ``observed`` (a boolean tensor
+        shaped as x) marks the entries that are not missing.
+
+        Features are independent given out, so this is the per-column
+        log-density summed over the observed entries. The missing entries
+        (NaN in x) are replaced by ``missing_fill`` first: masking a NaN
+        afterwards would still send NaN through the gradients.
+        """
+        x = torch.where(observed, x, self.missing_fill)
+        return (self.log_prob_elements(x, out) * observed).sum(-1)
 
     def log_prob_pairs(self, x, out):
         """log p(x_i | out_j) for every row i and decoder output j: (rows, outputs).
@@ -89,6 +118,30 @@ class Likelihood(Configurable, nn.Module, ABC):
         it, as exact scoring sizes its blocks for (rows, outputs) values.
         """
         return self.log_prob(x[:, None, :], out[None, :, :])
+
+    def log_prob_pairs_observed(self, x, out, observed):
+        """:meth:`log_prob_pairs` over the observed entries of each row only."""
+        return self.log_prob_observed(
+            x[:, None, :], out[None, :, :], observed[:, None, :]
+        )
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        """log E[sigmoid(intercept + slope * x)] per entry, x ~ p(x|out): the
+        log-probability that the self-masking model
+        (``skvae._core.missing.SelfMasking``) hides an entry, its value
+        integrated out. A likelihood that gives it (and
+        :meth:`sigmoid_tilted_mean`) supports ``missingness='self_masking'``."""
+        raise NotImplementedError(
+            f"likelihood={self.name!r} does not support missingness='self_masking'."
+        )
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        """E[x sigmoid(intercept + slope * x)] / E[sigmoid(intercept + slope * x)]
+        per entry, x ~ p(x|out): the mean of a value given that the
+        self-masking model hid it."""
+        raise NotImplementedError(
+            f"likelihood={self.name!r} does not support missingness='self_masking'."
+        )
 
     def curvature(self, x, out):
         """Second derivative of log p(x|out) in each output (features are
@@ -150,6 +203,10 @@ class GaussianLikelihood(Likelihood):
     def variance(self):
         return self.min_variance + torch.exp(self.log_variance)
 
+    def log_prob_elements(self, x, out):
+        variance = self.variance()
+        return -0.5 * (_LOG_2PI + torch.log(variance) + (x - out) ** 2 / variance)
+
     def log_prob(self, x, out):
         variance = self.variance()
         return -0.5 * (_LOG_2PI + torch.log(variance) + (x - out) ** 2 / variance).sum(
@@ -170,6 +227,35 @@ class GaussianLikelihood(Likelihood):
         out = (out - centre) / scale
         squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + (out**2).sum(-1)
         return -0.5 * (squared + (_LOG_2PI + 2 * torch.log(scale)).sum())
+
+    def log_prob_pairs_observed(self, x, out, observed):
+        """The same over each row's observed entries: still matrix products,
+        the mask weighing each feature's terms."""
+        scale = self.variance().sqrt()
+        centre = out.mean(0)
+        weights = observed.to(out.dtype)
+        x = torch.where(observed, (x - centre) / scale, 0.0)
+        out = (out - centre) / scale
+        squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + weights @ (out**2).T
+        constant = weights @ (_LOG_2PI + 2 * torch.log(scale))
+        return -0.5 * (squared + constant[:, None])
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        return F.logsigmoid(self._probit_argument(out, slope, intercept))
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        # For x ~ N(mu, v), E[x f(x)] = mu E[f] + v d/dmu E[f] (Stein's
+        # lemma), so the tilted mean is mu + v d/dmu log E[f], here of the
+        # approximation that log_expected_sigmoid makes.
+        variance = self.variance()
+        kappa = _probit_kappa(slope, variance)
+        t = self._probit_argument(out, slope, intercept)
+        return out + variance * slope * kappa * torch.sigmoid(-t)
+
+    def _probit_argument(self, out, slope, intercept):
+        # MacKay (1992): E[sigmoid(a)] for a ~ N(m, s2) is close to
+        # sigmoid(m / sqrt(1 + pi s2 / 8)), within 0.02.
+        return (intercept + slope * out) * _probit_kappa(slope, self.variance())
 
     def curvature(self, x, out):
         return (-1 / self.variance()).expand_as(out)
@@ -211,11 +297,10 @@ class BernoulliLikelihood(Likelihood):
 
     @classmethod
     def check_domain(cls, values, estimator_name):
+        # fmin and fmax skip missing values (NaN), and copy nothing.
         values = [v for v in values if v.size]
-        if not values:
-            return
-        low = min(v.min() for v in values)
-        high = max(v.max() for v in values)
+        low = np.fmin.reduce([np.fmin.reduce(v, axis=None) for v in values] or [0])
+        high = np.fmax.reduce([np.fmax.reduce(v, axis=None) for v in values] or [0])
         if low < 0 or high > 1:
             problem = "Negative values" if low < 0 else "Values greater than 1"
             raise ValueError(
@@ -226,6 +311,9 @@ class BernoulliLikelihood(Likelihood):
                 "likelihood='gaussian'."
             )
 
+    def log_prob_elements(self, x, out):
+        return x * out - F.softplus(out)
+
     def log_prob(self, x, out):
         # sum_j x_j out_j - softplus(out_j): the contraction never expands x
         # to the shape of out (K draws of every row when scoring), which made
@@ -235,9 +323,27 @@ class BernoulliLikelihood(Likelihood):
     def log_prob_pairs(self, x, out):
         return x @ out.T - F.softplus(out).sum(-1)
 
+    def log_prob_pairs_observed(self, x, out, observed):
+        x = torch.where(observed, x, 0.0)
+        return x @ out.T - observed.to(out.dtype) @ F.softplus(out).T
+
     def curvature(self, x, out):
         probability = torch.sigmoid(out)
         return -probability * (1 - probability)
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        # Exact: x is 1 with probability sigmoid(out), else 0.
+        return torch.logaddexp(
+            F.logsigmoid(out) + F.logsigmoid(intercept + slope),
+            F.logsigmoid(-out) + F.logsigmoid(intercept),
+        )
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        return torch.exp(
+            F.logsigmoid(out)
+            + F.logsigmoid(intercept + slope)
+            - self.log_expected_sigmoid(out, slope, intercept)
+        )
 
     def mean(self, out):
         return torch.sigmoid(out)
@@ -248,3 +354,7 @@ class BernoulliLikelihood(Likelihood):
     @torch.no_grad()
     def initialize(self, x_mean, x_var):
         return torch.logit(x_mean.clamp(1e-3, 1 - 1e-3))
+
+
+def _probit_kappa(slope, variance):
+    return torch.rsqrt(1 + math.pi / 8 * slope**2 * variance)

@@ -13,6 +13,7 @@ import torch
 
 from .latents import LATENTS
 from .likelihoods import LIKELIHOODS
+from .missing import MISSINGNESS
 from .networks import build_vae
 
 
@@ -20,8 +21,12 @@ def module_config(module):
     """What :func:`build_module` needs to build ``module`` again: plain data.
 
     ``{"n_features", "network", "latent", "likelihood"}``, the last three
-    each ``{"name": ..., **its arguments}``.
+    each ``{"name": ..., **its arguments}``, and ``"missingness"``, the name
+    of the model of missing entries, where there is one.
     """
+    missingness = {}
+    if module.missingness is not None:
+        missingness = {"missingness": _registered_name(MISSINGNESS, module.missingness)}
     return {
         "n_features": module.n_features,
         "network": _plain(module.network),
@@ -34,6 +39,7 @@ def module_config(module):
             "name": _registered_name(LIKELIHOODS, module.likelihood),
             **module.likelihood.config(),
         },
+        **missingness,
     }
 
 
@@ -54,14 +60,21 @@ def build_module(config, arrays, device="cpu"):
     n_features = config["n_features"]
     latent = dict(config["latent"])
     likelihood = dict(config["likelihood"])
+    missingness = config.get("missingness")
+    if missingness is not None:
+        missingness = MISSINGNESS.lookup(missingness)(n_features)
     with torch.random.fork_rng(devices=[]):
         module = build_vae(
             n_features,
             _network_config(config),
             LATENTS.lookup(latent.pop("name"))(**latent),
             LIKELIHOODS.lookup(likelihood.pop("name"))(n_features, **likelihood),
+            missingness,
         )
     tensors = {name: torch.tensor(array) for name, array in arrays.items()}
+    # Models saved before skvae kept the training mean that stands in for
+    # missing entries keep the NaN that says it is unknown.
+    tensors.setdefault("input_fill", module.input_fill)
     # Buffers whose shape is set after training (the mixture prior of a
     # DeterministicLatent) are replaced rather than copied into.
     for name, buffer in list(module.named_buffers()):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
+from .missing import observed_entries
 from .objectives import training_loss
 
 # Steps timed with each thread count, after one untimed step each.
@@ -37,7 +38,7 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-def fastest_thread_count(model, x, most):
+def fastest_thread_count(model, x, most, n_draws=1):
     """1 or ``most``: whichever trains ``model`` on the batch ``x`` faster.
 
     Times forward and backward passes of a copy of the model (the model, its
@@ -48,9 +49,10 @@ def fastest_thread_count(model, x, most):
         return max(most, 1)
     probe = copy.deepcopy(model).train()
     generator = torch.Generator().manual_seed(0)
+    observed = observed_entries(x)
 
     def step():
-        loss, _, _ = training_loss(probe, x, 1.0, generator)
+        loss, _, _ = training_loss(probe, x, 1.0, generator, observed, n_draws)
         probe.zero_grad(set_to_none=True)
         loss.backward()
 
