@@ -11,8 +11,11 @@ from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
     load_digits,
+    load_iris,
     load_wine,
+    make_circles,
     make_moons,
+    make_s_curve,
     make_swiss_roll,
 )
 from sklearn.model_selection import train_test_split
@@ -29,6 +32,22 @@ LOADERS = {
     "autompg": lambda: _autompg(),
 }
 
+# Data sets that no default was chosen on: run them (``--held-out``) to check
+# that the defaults generalize.
+HELD_OUT = {
+    "iris": lambda: load_iris().data,
+    "boston": lambda: _boston(),
+    "s_curve": lambda: make_s_curve(2000, noise=0.1, random_state=0)[0],
+    "circles": lambda: make_circles(2000, noise=0.05, factor=0.5, random_state=0)[0],
+}
+
+
+def _boston():
+    from mlxtend.data import boston_housing_data
+
+    X, y = boston_housing_data()
+    return np.column_stack([X, y]).astype(np.float64)
+
 
 def _autompg():
     from mlxtend.data import autompg_data
@@ -41,7 +60,7 @@ def _autompg():
 
 def load_panel(name, seed=0):
     """``X_train, X_test``: data set ``name`` split, dequantized, standardized."""
-    X = LOADERS[name]().astype(np.float64)
+    X = {**LOADERS, **HELD_OUT}[name]().astype(np.float64)
     X = dequantize(X, np.random.RandomState(seed))
     X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
     scaler = StandardScaler().fit(X_train)

@@ -24,7 +24,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _panel import LOADERS, load_panel  # noqa: E402
+from _panel import HELD_OUT, LOADERS, load_panel  # noqa: E402
 
 from skvae import AutoencoderGMM, GaussianVAE  # noqa: E402
 
@@ -74,10 +74,13 @@ def run(name, models):
         seconds = time.perf_counter() - start
         # KernelDensity.score sums over rows: report every model's mean.
         score = float(np.mean(search.best_estimator_.score_samples(X_test)))
-        rows[model] = dict(score=score, seconds=seconds, best=search.best_params_)
+        best = dict(search.best_params_)
+        for attribute in ("n_prior_components_", "n_active_components_"):
+            if hasattr(search.best_estimator_, attribute):
+                best[attribute] = getattr(search.best_estimator_, attribute)
+        rows[model] = dict(score=score, seconds=seconds, best=best)
         print(
-            f"  {name:14s} {model:22s} {score:9.3f}  {seconds:7.1f} s  "
-            f"{search.best_params_}",
+            f"  {name:14s} {model:22s} {score:9.3f}  {seconds:7.1f} s  {best}",
             flush=True,
         )
     return rows
@@ -105,13 +108,19 @@ def verdict(name, rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", nargs="*", default=list(LOADERS))
+    parser.add_argument("--data", nargs="*", default=None)
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="the data sets no default was chosen on, instead of the panel's",
+    )
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()}")
     results = {}
-    for name in args.data:
+    names = args.data or list(HELD_OUT if args.held_out else LOADERS)
+    for name in names:
         results[name] = run(name, args.models)
     print(f"load average at end: {os.getloadavg()}")
     if args.json:

@@ -42,18 +42,42 @@ class BernoulliVAE(BaseBetaVAE):
         Activation between hidden layers, as in
         :class:`~sklearn.neural_network.MLPClassifier`.
 
-    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+    likelihood : {'gaussian', 'gaussian_full', 'bernoulli', 'poisson', \
+            'categorical', 'lognormal', 'auto'} or list of (str, columns) \
+            tuples, default='auto'
         The observation model p(x|z). ``'gaussian'``: the decoder gives the
         mean, and each feature has a learned variance of at least
-        ``min_variance``; suits real-valued, standardized data. ``'bernoulli'``:
+        ``min_variance``; suits real-valued, standardized data.
+        ``'gaussian_full'``: the same with one learned covariance matrix
+        across the features, for tables whose features are nearly linear
+        functions of each other (it costs n_features**2 per row). ``'bernoulli'``:
         the decoder gives logits; X must lie in [0, 1] (binary data or grey
         levels, such as pixel intensities scaled by
-        :class:`~sklearn.preprocessing.MinMaxScaler`).
+        :class:`~sklearn.preprocessing.MinMaxScaler`). ``'poisson'``: counts
+        (non-negative integers); the decoder gives log-rates.
+        ``'categorical'``: one categorical variable, as its one-hot columns or
+        as one column of integer codes 0 to C-1; the decoder gives a logit per
+        level. ``'lognormal'``: positive values, log X Gaussian with a learned
+        variance. A list of ``(likelihood, columns)`` pairs gives each group of
+        columns its own likelihood, as
+        :class:`~sklearn.compose.ColumnTransformer` gives each its transformer:
+        columns by index or, for a pandas DataFrame, by name, every column in
+        exactly one pair (a categorical pair covers one variable).
+        ``'auto'`` reads a DataFrame's dtypes: bool columns are Bernoulli,
+        category columns categorical, integer columns without negative values
+        Poisson, the others Gaussian; a numpy array is Gaussian throughout.
+        Its Gaussian columns share one full covariance (``'gaussian_full'``)
+        where they are at most 100 and the rows more than twice as many, and
+        are ``'gaussian'`` otherwise. The plan used is ``likelihoods_``; see
+        the user guide on mixed tables.
 
     min_variance : float, default=1e-6
-        Floor of each feature's variance under ``likelihood='gaussian'``, so
-        that a constant feature cannot send the density to infinity. In the
-        units of X squared. Ignored by ``likelihood='bernoulli'``.
+        Floor of each feature's variance under ``likelihood='gaussian'``
+        (of each feature's variance given the others under
+        ``'gaussian_full'``), so that a constant feature cannot send the
+        density to infinity. In the
+        units of X squared; under ``'lognormal'``, the floor of the variance of
+        log X. Ignored by the other likelihoods.
 
     missingness : {'ignorable', 'self_masking'}, default='ignorable'
         How missing values (NaN in X) came about. ``'ignorable'``: they are
@@ -170,6 +194,11 @@ class BernoulliVAE(BaseBetaVAE):
 
     device_ : torch.device
         The device the model lives on (``device`` resolved).
+
+    likelihoods_ : list of (str, list of int)
+        The likelihood of each group of columns, by column index:
+        ``likelihood`` resolved at fit (``'auto'`` read, column names looked
+        up). One pair covering every column for a single likelihood.
 
     n_iter_ : int
         Number of epochs trained, over all calls.
@@ -330,7 +359,7 @@ class BernoulliVAE(BaseBetaVAE):
         hidden_layer_sizes=(256, 128),
         decoder_layer_sizes=None,
         activation="relu",
-        likelihood="gaussian",
+        likelihood="auto",
         min_variance=1e-6,
         missingness="ignorable",
         gradient_estimator="relaxed",

@@ -1,7 +1,13 @@
 """GaussianVAE: a variational autoencoder with a Gaussian latent space."""
 
-from ._base import BaseBetaVAE
-from ._sklearn_compat import IntInterval
+import torch
+
+from ._base import _MAX_SEED, BaseBetaVAE, _spaced_rows
+from ._budget import fitting
+from ._core.missing import observed_entries
+from ._core.training import evaluate
+from ._mixture import AUTO_PRIOR_COMPONENTS, candidate_sizes, select_mixture
+from ._sklearn_compat import IntInterval, StrOptions
 
 
 class GaussianVAE(BaseBetaVAE):
@@ -37,18 +43,51 @@ class GaussianVAE(BaseBetaVAE):
         Activation between hidden layers, as in
         :class:`~sklearn.neural_network.MLPClassifier`.
 
-    likelihood : {'gaussian', 'bernoulli'}, default='gaussian'
+    likelihood : {'gaussian', 'gaussian_full', 'bernoulli', 'poisson', \
+            'categorical', 'lognormal', 'auto'} or list of (str, columns) \
+            tuples, default='auto'
         The observation model p(x|z). ``'gaussian'``: the decoder gives the
         mean, and each feature has a learned variance of at least
-        ``min_variance``; suits real-valued, standardized data. ``'bernoulli'``:
+        ``min_variance``; suits real-valued, standardized data.
+        ``'gaussian_full'``: the same with one learned covariance matrix
+        across the features, for tables whose features are nearly linear
+        functions of each other (it costs n_features**2 per row). ``'bernoulli'``:
         the decoder gives logits; X must lie in [0, 1] (binary data or grey
         levels, such as pixel intensities scaled by
-        :class:`~sklearn.preprocessing.MinMaxScaler`).
+        :class:`~sklearn.preprocessing.MinMaxScaler`). ``'poisson'``: counts
+        (non-negative integers); the decoder gives log-rates.
+        ``'categorical'``: one categorical variable, as its one-hot columns or
+        as one column of integer codes 0 to C-1; the decoder gives a logit per
+        level. ``'lognormal'``: positive values, log X Gaussian with a learned
+        variance. A list of ``(likelihood, columns)`` pairs gives each group of
+        columns its own likelihood, as
+        :class:`~sklearn.compose.ColumnTransformer` gives each its transformer:
+        columns by index or, for a pandas DataFrame, by name, every column in
+        exactly one pair (a categorical pair covers one variable).
+        ``'auto'`` reads a DataFrame's dtypes: bool columns are Bernoulli,
+        category columns categorical, integer columns without negative values
+        Poisson, the others Gaussian; a numpy array is Gaussian throughout.
+        Its Gaussian columns share one full covariance (``'gaussian_full'``)
+        where they are at most 100 and the rows more than twice as many, and
+        are ``'gaussian'`` otherwise. The plan used is ``likelihoods_``; see
+        the user guide on mixed tables.
 
     min_variance : float, default=1e-6
-        Floor of each feature's variance under ``likelihood='gaussian'``, so
-        that a constant feature cannot send the density to infinity. In the
-        units of X squared. Ignored by ``likelihood='bernoulli'``.
+        Floor of each feature's variance under ``likelihood='gaussian'``
+        (of each feature's variance given the others under
+        ``'gaussian_full'``), so that a constant feature cannot send the
+        density to infinity. In the
+        units of X squared; under ``'lognormal'``, the floor of the variance of
+        log X. Ignored by the other likelihoods.
+
+    n_prior_components : int or 'auto', default='auto'
+        Number of Gaussians in the prior p(z), a mixture learned with the
+        networks. It starts as a mixture fitted on the codes of the started
+        model; ``'auto'`` chooses the number of its components there, by
+        BIC, from 1 to 32 (at most one per 10 training rows). 1 gives the
+        standard normal prior N(0, I) of the classic VAE, with the KL term
+        in closed form. A mixture lets the codes of separate clusters, or
+        of a thin curved manifold, stay apart (see the user guide).
 
     missingness : {'ignorable', 'self_masking'}, default='ignorable'
         How missing values (NaN in X) came about. ``'ignorable'``: they are
@@ -145,6 +184,11 @@ class GaussianVAE(BaseBetaVAE):
     device_ : torch.device
         The device the model lives on (``device`` resolved).
 
+    likelihoods_ : list of (str, list of int)
+        The likelihood of each group of columns, by column index:
+        ``likelihood`` resolved at fit (``'auto'`` read, column names looked
+        up). One pair covering every column for a single likelihood.
+
     n_iter_ : int
         Number of epochs trained, over all calls.
 
@@ -191,6 +235,10 @@ class GaussianVAE(BaseBetaVAE):
         KL term of each latent component averaged over the training rows, in
         nats; None where the objective has no KL term.
 
+    n_prior_components_ : int
+        Number of Gaussians in the prior (``n_prior_components`` resolved):
+        1 is the standard normal.
+
     n_threads_ : int
         CPU threads the last fit trained with: one, or all it may use if they
         measured faster (see the user guide's performance page).
@@ -225,12 +273,19 @@ class GaussianVAE(BaseBetaVAE):
     ``score_samples`` is a lower bound on log p(x) whose gap shrinks as
     ``n_importance_samples`` grows (Burda et al., 2016).
 
+    Under a mixture prior the KL term has no closed form: training estimates
+    it at each draw of z, and ``kl_per_component_`` is the divergence of each
+    component's posterior from the prior's marginal in that component.
+
     References
     ----------
     Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes. ICLR.
 
     Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance Weighted
     Autoencoders. ICLR.
+
+    Jiang, Z. et al. (2017). Variational Deep Embedding: An Unsupervised and
+    Generative Approach to Clustering. IJCAI.
 
     Higgins, I. et al. (2017). beta-VAE: Learning Basic Visual Concepts with a
     Constrained Variational Framework. ICLR.
@@ -255,6 +310,10 @@ class GaussianVAE(BaseBetaVAE):
     _parameter_constraints: dict = {
         **BaseBetaVAE._parameter_constraints,
         "n_importance_samples_fit": [IntInterval(1, None, closed="left")],
+        "n_prior_components": [
+            StrOptions({"auto"}),
+            IntInterval(1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -264,8 +323,9 @@ class GaussianVAE(BaseBetaVAE):
         hidden_layer_sizes=(256, 128),
         decoder_layer_sizes=None,
         activation="relu",
-        likelihood="gaussian",
+        likelihood="auto",
         min_variance=1e-6,
+        n_prior_components="auto",
         missingness="ignorable",
         beta=1.0,
         kl_warmup_steps=0,
@@ -304,6 +364,7 @@ class GaussianVAE(BaseBetaVAE):
             verbose=verbose,
             missingness=missingness,
         )
+        self.n_prior_components = n_prior_components
         self.beta = beta
         self.kl_warmup_steps = kl_warmup_steps
         self.n_importance_samples_fit = n_importance_samples_fit
@@ -320,3 +381,61 @@ class GaussianVAE(BaseBetaVAE):
                 "n_importance_samples_fit=1 to train the beta-ELBO."
             )
         return self.n_importance_samples_fit
+
+    def _check_training_rows(self, n_train, n_samples):
+        if self.n_prior_components == "auto" or n_train >= self.n_prior_components:
+            return
+        raise ValueError(
+            f"{type(self).__name__} starts its mixture prior from the codes of "
+            f"its training rows: n_prior_components={self.n_prior_components} "
+            f"needs at least as many rows, got {n_train} to train on. Pass more "
+            "rows, lower n_prior_components, or set it to 'auto'."
+        )
+
+    def _initialize_prior(self, module, X, batch_size):
+        """The mixture prior, started at a mixture fitted on the codes of the
+        started model, as in VaDE (Jiang et al., 2017): each component's
+        variance is the codes' plus the posterior's, so that the prior starts
+        near the codes' aggregate posterior. With one component the prior is
+        the standard normal."""
+        # EM holds about ten float64 values per row, code dimension and
+        # mixture component at once: the budget bounds the rows it sees.
+        max_rows = fitting(
+            80 * (self.n_components + max(AUTO_PRIOR_COMPONENTS)),
+            at_most=_MAX_PRIOR_ROWS,
+        )
+        sizes = candidate_sizes(self.n_prior_components, min(X.shape[0], max_rows))
+        if sizes == [1]:
+            self.n_prior_components_ = 1
+            return
+        device = next(module.parameters()).device
+        rows = _spaced_rows(X, max_rows, batch_size, device)
+        module.eval()
+        posteriors = evaluate(
+            lambda x: torch.cat(module.encode(x, observed_entries(x)), dim=-1),
+            rows,
+            batch_size,
+        ).double()
+        means, logvars = posteriors.chunk(2, dim=-1)
+        mixture = select_mixture(
+            means.numpy(),
+            sizes,
+            _PRIOR_REG_COVAR,
+            int(self._random_state.randint(_MAX_SEED)),
+        )
+        self.n_prior_components_ = mixture.n_components
+        if mixture.n_components == 1:
+            return
+        variances = mixture.covariances_ + logvars.exp().mean(0).numpy()
+        module.latent.set_prior(
+            *(
+                torch.as_tensor(a, dtype=torch.float32, device=device)
+                for a in (mixture.weights_, mixture.means_, variances)
+            )
+        )
+
+
+# Codes that the mixture prior is started from, at most (evenly spaced rows),
+# and the variance added to its components' (the codes are about unit scale).
+_MAX_PRIOR_ROWS = 5000
+_PRIOR_REG_COVAR = 1e-3

@@ -103,6 +103,7 @@ def test_score_is_exact_for_a_linear_gaussian_model(make_linear_gaussian):
     X, _, _ = make_linear_gaussian(300)
     model = AutoencoderGMM(
         2,
+        likelihood="gaussian",
         n_mixture_components=1,
         n_importance_samples=1,
         **{**FAST, "hidden_layer_sizes": (), "max_iter": 20},

@@ -114,11 +114,10 @@ def test_fit_restores_the_callers_thread_count(digits):
         torch.set_num_threads(previous)
 
 
-@pytest.mark.parametrize("many_faster, expected", [(True, 4), (False, 1)])
-def test_the_faster_thread_count_is_chosen(monkeypatch, many_faster, expected):
-    # A clock that makes each step take 1 s on one thread, and 0.5 s or 2 s on
-    # four: the choice follows the measurement.
-    clock = {"now": 0.0, "n": 1}
+def _fake_clock(monkeypatch, many_cost):
+    """A clock under which each training step takes 1 s on one thread and
+    ``many_cost`` s on more; returns the count of steps timed so far."""
+    clock = {"now": 0.0, "n": 1, "reads": 0}
 
     class FakeThreads:
         def __init__(self, n):
@@ -133,13 +132,50 @@ def test_the_faster_thread_count_is_chosen(monkeypatch, many_faster, expected):
     def perf_counter():
         # Each step reads the clock twice: half its cost after each read.
         now = clock["now"]
-        cost = 1.0 if clock["n"] == 1 else (0.5 if many_faster else 2.0)
-        clock["now"] += cost / 2
+        clock["now"] += (1.0 if clock["n"] == 1 else many_cost) / 2
+        clock["reads"] += 1
         return now
 
     monkeypatch.setattr(threads, "torch_threads", FakeThreads)
     monkeypatch.setattr(threads.time, "perf_counter", perf_counter)
+    return lambda: clock["reads"] // 2
+
+
+@pytest.mark.parametrize("many_cost, expected", [(0.5, 4), (2.0, 1)])
+def test_the_faster_thread_count_is_chosen(monkeypatch, many_cost, expected):
+    # The choice follows the measurement, not the size of the network (this
+    # one is too small to be timed at all unless the floor is lifted).
     model = GaussianVAE(2, **FAST).fit(np.random.RandomState(0).randn(50, 3))
     x = torch.randn(8, 3)
+    monkeypatch.setattr(threads, "_MIN_MULTIPLY_ADDS", 0)
+    steps = _fake_clock(monkeypatch, many_cost)
     assert threads.fastest_thread_count(model.module_, x, 4) == expected
+    assert steps() == 24  # 8 rounds of an untimed step and two timed ones
     assert threads.fastest_thread_count(model.module_, x, 1) == 1
+
+
+def test_thread_timing_gives_up_at_once_on_a_busy_machine(monkeypatch):
+    # All threads 10 times slower than one, as on a machine whose cores other
+    # processes use: the first step on them ends the timing.
+    model = GaussianVAE(2, **FAST).fit(np.random.RandomState(0).randn(50, 3))
+    monkeypatch.setattr(threads, "_MIN_MULTIPLY_ADDS", 0)
+    steps = _fake_clock(monkeypatch, 10.0)
+    assert threads.fastest_thread_count(model.module_, torch.randn(8, 3), 4) == 1
+    assert steps() == 4  # three on one thread, one on four
+
+
+def test_small_networks_train_on_one_thread_untimed(monkeypatch):
+    model = GaussianVAE(2, **FAST).fit(np.random.RandomState(0).randn(50, 3))
+    steps = _fake_clock(monkeypatch, 0.1)
+    assert threads.fastest_thread_count(model.module_, torch.randn(8, 3), 4) == 1
+    assert steps() == 0
+
+
+def test_one_thread_fits_run_blas_and_openmp_on_one_thread():
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    with threads.fit_threads(1):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        assert torch.get_num_threads() == 1
+    assert [pool["num_threads"] for pool in threadpool_info()] == before

@@ -71,6 +71,7 @@ DIFFERENT_IN_VAES = ["beta", "kl_warmup_steps"]
 # and objective.
 SAME_ATTRIBUTES = [
     "device_",
+    "likelihoods_",
     "n_iter_",
     "n_steps_",
     "reconstruction_curve_",

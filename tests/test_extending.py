@@ -92,9 +92,9 @@ def _fit(estimator, X):
 
 def test_an_unknown_name_is_an_error_in_the_core():
     with pytest.raises(
-        ValueError, match=r"Unknown likelihood 'poisson'.*\['bernoulli', 'gaussian'\]"
+        ValueError, match=r"Unknown likelihood 'student_t'.*\['bernoulli', 'categ"
     ):
-        make_likelihood("poisson", 3, {})
+        make_likelihood("student_t", 3, {})
     with pytest.raises(ValueError, match="Unknown latent family 'gamma'"):
         LATENTS.lookup("gamma")
     with pytest.raises(ValueError, match="Unknown network builder 'conv'"):
@@ -116,7 +116,14 @@ def test_the_registry_refuses_a_taken_name_and_what_is_not_a_likelihood():
         LIKELIHOODS.register(nn.Linear)
     with pytest.raises(TypeError, match="name must be a non-empty string"):
         LIKELIHOODS.register(type("Nameless", (StudentTLikelihood,), {"name": None}))
-    assert sorted(LIKELIHOODS) == ["bernoulli", "gaussian"]
+    assert sorted(LIKELIHOODS) == [
+        "bernoulli",
+        "categorical",
+        "gaussian",
+        "gaussian_full",
+        "lognormal",
+        "poisson",
+    ]
 
 
 def test_the_protocols_are_enforced():
@@ -185,10 +192,10 @@ def test_laplace_scores_draw_from_the_prior_alone_when_not_log_concave(
 
 
 def test_a_network_builder_is_one_function(monkeypatch):
-    def linear(n_features, latent, *, activation):
+    def linear(n_inputs, n_outputs, latent, *, activation):
         return (
-            LinearPlusMLP(n_features, (), latent.n_encoder_outputs, activation),
-            LinearPlusMLP(latent.n_components, (), n_features, activation),
+            LinearPlusMLP(n_inputs, (), latent.n_encoder_outputs, activation),
+            LinearPlusMLP(latent.n_components, (), n_outputs, activation),
         )
 
     monkeypatch.setitem(NETWORKS, "test_linear", linear)

@@ -70,11 +70,13 @@ BAD_TRAINING_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("name", BAD_TRAINING_INPUTS)
-@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize(
+    "name, method",
+    [(name, "fit") for name in BAD_TRAINING_INPUTS]
+    # A chunk of partial_fit may miss a column the model already knows.
+    + [(name, "partial_fit") for name in BAD_INPUTS],
+)
 def test_bad_input_to_fit_leaves_a_fitted_estimator_as_it_was(fitted, X, name, method):
-    if (name, method) == ("a column of NaN", "partial_fit"):
-        pytest.skip("a chunk may miss a column the model already knows")
     make_bad, error, message = BAD_TRAINING_INPUTS[name]
     before = _fitted_state(fitted)
     with pytest.raises(error, match=message):

@@ -32,10 +32,13 @@ def test_pipeline_with_a_scaler(digits):
 def test_grid_search_finds_the_true_latent_size(make_linear_gaussian):
     # Data with a 3-dimensional latent: too few components explain it badly,
     # more than needed add nothing (they stay unused), so held-out
-    # log-likelihood picks at least 3 and the model says it uses 3.
+    # log-likelihood picks at least 3 and the model says it uses 3. With a
+    # diagonal noise (factor analysis): a full covariance would explain the
+    # linear structure without any component.
     X, _, _ = make_linear_gaussian(600, n_features=10, n_latent=3, noise=0.3, seed=1)
     search = GridSearchCV(
         GaussianVAE(
+            likelihood="gaussian",
             hidden_layer_sizes=(),
             learning_rate=3e-2,
             max_iter=40,

@@ -29,7 +29,7 @@ def training_loss(model, x, beta, generator, observed=None, n_draws=1):
         )
     z, score_state = model.latent.training_sample(posterior, generator)
     reconstruction = model.observation_log_prob(x, model.decode(z), observed)
-    kl = model.latent.kl(posterior)
+    kl = model.latent.kl(posterior, z)
     loss = (beta * kl - reconstruction).mean()
     if score_state is not None:
         # A latent whose samples carry no gradient adds its score-function term.
@@ -56,12 +56,13 @@ def importance_weighted_loss(model, x, posterior, generator, observed, n_draws):
         - model.latent.log_posterior(z, posterior)
     )
     bound = torch.logsumexp(log_weights, dim=0) - math.log(n_draws)
-    kl = model.latent.kl(posterior)
+    kl = model.latent.kl(posterior, z)
     return -bound.mean(), reconstruction.detach().mean(), kl.detach().mean()
 
 
 def elbo(model, x, noise, beta=1.0):
-    """The evidence lower bound per row, with the KL term in closed form.
+    """The evidence lower bound per row, with the KL term in closed form
+    where the latent family has one (else estimated at the same draw).
 
     ``noise`` has shape (1, rows, n_components), or is a
     :class:`~skvae._core.noise.RowDraws` of one draw. Missing entries (NaN)
@@ -72,4 +73,4 @@ def elbo(model, x, noise, beta=1.0):
     _, first = next(iter(draw_blocks(noise)))
     z = model.latent.sample(posterior, first[0])
     reconstruction = model.observation_log_prob(x, model.decode(z), observed)
-    return reconstruction - beta * model.latent.kl(posterior)
+    return reconstruction - beta * model.latent.kl(posterior, z)

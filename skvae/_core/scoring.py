@@ -331,8 +331,7 @@ def _precision_cholesky(model, x, z, observed):
     out, jacobian = model.decode_with_jacobian(z)
     # A missingness model's own curvature is left out: this is only the
     # proposal, and the weights hold the full log-likelihood.
-    curvature = model.observation_curvature(x, out, observed)
-    precision = (jacobian.mT * -curvature[:, None, :]) @ jacobian
+    precision = model.observation_gauss_newton(x, out, jacobian, observed)
     precision = precision + model.latent.prior_precision(z)
     # The curvature can span many orders of magnitude (a Gaussian likelihood's
     # variance floor is 1e-6): factor in float64 where the device has it.

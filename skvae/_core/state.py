@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .latents import LATENTS
-from .likelihoods import LIKELIHOODS
+from .likelihoods import LIKELIHOODS, ColumnLikelihood
 from .missing import MISSINGNESS
 from .networks import build_vae
 
@@ -21,8 +21,10 @@ def module_config(module):
     """What :func:`build_module` needs to build ``module`` again: plain data.
 
     ``{"n_features", "network", "latent", "likelihood"}``, the last three
-    each ``{"name": ..., **its arguments}``, and ``"missingness"``, the name
-    of the model of missing entries, where there is one.
+    each ``{"name": ..., **its arguments}``; a :class:`ColumnLikelihood` is
+    ``{"name": "columns", "parts": [{"name": ..., "columns": [...], **its
+    arguments}, ...]}``; and ``"missingness"``, the name of the model of
+    missing entries, where there is one.
     """
     missingness = {}
     if module.missingness is not None:
@@ -35,10 +37,7 @@ def module_config(module):
             "n_components": module.latent.n_components,
             **module.latent.config(),
         },
-        "likelihood": {
-            "name": _registered_name(LIKELIHOODS, module.likelihood),
-            **module.likelihood.config(),
-        },
+        "likelihood": _likelihood_config(module.likelihood),
         **missingness,
     }
 
@@ -59,7 +58,6 @@ def build_module(config, arrays, device="cpu"):
     """
     n_features = config["n_features"]
     latent = dict(config["latent"])
-    likelihood = dict(config["likelihood"])
     missingness = config.get("missingness")
     if missingness is not None:
         missingness = MISSINGNESS.lookup(missingness)(n_features)
@@ -68,7 +66,7 @@ def build_module(config, arrays, device="cpu"):
             n_features,
             _network_config(config),
             LATENTS.lookup(latent.pop("name"))(**latent),
-            LIKELIHOODS.lookup(likelihood.pop("name"))(n_features, **likelihood),
+            _build_likelihood(config["likelihood"], n_features),
             missingness,
         )
     tensors = {name: torch.tensor(array) for name, array in arrays.items()}
@@ -125,6 +123,34 @@ def _network_config(config):
         key: tuple(value) if isinstance(value, list) else value
         for key, value in network.items()
     }
+
+
+def _likelihood_config(likelihood):
+    if isinstance(likelihood, ColumnLikelihood):
+        return {
+            "name": ColumnLikelihood.name,
+            "parts": [
+                {**_likelihood_config(part), "columns": list(columns)}
+                for part, columns in likelihood.parts()
+            ],
+        }
+    return {
+        "name": _registered_name(LIKELIHOODS, likelihood),
+        **likelihood.config(),
+    }
+
+
+def _build_likelihood(config, n_features):
+    arguments = dict(config)
+    name = arguments.pop("name")
+    if name != ColumnLikelihood.name:
+        return LIKELIHOODS.lookup(name)(n_features, **arguments)
+    parts = []
+    for part in arguments["parts"]:
+        part = dict(part)
+        columns = part.pop("columns")
+        parts.append((_build_likelihood(part, len(columns)), columns))
+    return ColumnLikelihood(n_features, parts)
 
 
 def _plain(network):

@@ -34,6 +34,9 @@ class TrainingSettings:
     # generator on the model's device).
     permutation_seed: int = 0
     noise_seed: int = 0
+    # With validation data: the weight of each step's parameters in their
+    # exponential moving average, which validation scores and fit returns.
+    ema: float = 0.0
     # Draws per row of the bound trained: 1 is the ELBO, more the
     # importance-weighted bound (the validation score is then that bound too).
     n_draws: int = 1
@@ -95,15 +98,19 @@ def train(
     best_state = None
     no_improvement = 0
     beta = settings.beta
+    average = None
+    if validation_data is not None and settings.ema:
+        average = copy.deepcopy(model)
+    validated = model if average is None else average
     if validation_data is not None:
         # The starting point competes too: a model that training cannot
         # improve on held-out data is returned as it started.
-        best = -_validation_score(model, validation_data, validation_noise, beta)
-        best_state = copy.deepcopy(model.state_dict())
+        best = -_validation_score(validated, validation_data, validation_noise, beta)
+        best_state = copy.deepcopy(validated.state_dict())
     for epoch in range(settings.max_epochs):
         model.train()
         loss, reconstruction, kl = _run_epoch(
-            model, optimizer, data, settings, generators, history
+            model, optimizer, data, settings, generators, history, average
         )
         _check_finite("loss", loss, epoch)
         history.loss_curve.append(loss)
@@ -111,8 +118,14 @@ def train(
         history.kl_curve.append(kl)
         history.n_epochs += 1
         monitored = loss
+        if average is not None:
+            # Statistics a family keeps (REINFORCE's baseline) are not averaged.
+            for kept, current in zip(average.buffers(), model.buffers(), strict=True):
+                kept.copy_(current)
         if validation_data is not None:
-            score = _validation_score(model, validation_data, validation_noise, beta)
+            score = _validation_score(
+                validated, validation_data, validation_noise, beta
+            )
             # Restoring the best weights would hide the divergence.
             _check_finite("validation score", score, epoch)
             history.validation_scores.append(score)
@@ -126,7 +139,7 @@ def train(
         if monitored < best:
             best = monitored
             if validation_data is not None:
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(validated.state_dict())
         if no_improvement > settings.n_iter_no_change:
             history.stopped_early = True
             break
@@ -165,8 +178,12 @@ def _validation_score(model, data, noise, beta):
     return evaluate(score, data).mean().item()
 
 
-def _run_epoch(model, optimizer, data, settings, generators, history):
-    """One pass over ``data``: the mean loss, reconstruction and KL per row."""
+def _run_epoch(model, optimizer, data, settings, generators, history, average=None):
+    """One pass over ``data``: the mean loss, reconstruction and KL per row.
+    ``average``, if given, follows the parameters' moving average."""
+    if average is not None:
+        averaged = [p.data for p in average.parameters()]
+        current = [p.data for p in model.parameters()]
     n_samples = len(data)
     order = torch.randperm(n_samples, generator=generators.permutation)
     totals = torch.zeros(3, device=generators.noise.device)
@@ -180,6 +197,8 @@ def _run_epoch(model, optimizer, data, settings, generators, history):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            torch._foreach_lerp_(averaged, current, settings.ema)
         history.n_steps += 1
         totals += torch.stack([loss.detach(), reconstruction, kl]) * x.shape[0]
     # Divided as Python floats: the loss curve is the float32 sum over
