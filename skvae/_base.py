@@ -385,8 +385,10 @@ class BaseVAE(
             if part.supports_missing or not n_missing:
                 continue
             names = getattr(self, "feature_names_in_", None)
-            where = "" if len(columns) == likelihood.n_features else (
-                f" in the columns {columns_text(columns, names)}"
+            where = (
+                ""
+                if len(columns) == likelihood.n_features
+                else (f" in the columns {columns_text(columns, names)}")
             )
             fix = (
                 "Fit the model again with likelihood='gaussian' (one variance "
@@ -535,7 +537,9 @@ class BaseVAE(
                 missing.any(),
             )
             start, covariance = start[:5], (start[5:] or [None])[0]
-            start = [torch.as_tensor(a, dtype=torch.float32, device=device) for a in start]
+            start = [
+                torch.as_tensor(a, dtype=torch.float32, device=device) for a in start
+            ]
             module.linear_start(
                 *start,
                 covariance=None
@@ -609,9 +613,7 @@ class BaseVAE(
             training_rows(X_train, device),
             settings,
             validation_data=None if X_val is None else training_rows(X_val, device),
-            validation_noise=lambda x: self._score_noise(
-                module, x, settings.n_draws
-            ),
+            validation_noise=lambda x: self._score_noise(module, x, settings.n_draws),
             on_epoch_end=reporter,
         )
         first_batch = training_rows(X_train[: settings.batch_size], device)

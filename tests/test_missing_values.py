@@ -198,8 +198,11 @@ def test_new_likelihoods_leave_the_missing_entries_out(name, make_x):
 
 def test_a_full_covariance_with_missing_values_is_refused_in_our_words(holes):
     X = holes[:, 20:28]
-    with pytest.raises(ValueError, match=r"likelihood='gaussian_full' cannot model.*"
-                       r"Use likelihood='gaussian'"):
+    with pytest.raises(
+        ValueError,
+        match=r"likelihood='gaussian_full' cannot model.*"
+        r"Use likelihood='gaussian'",
+    ):
         GaussianVAE(2, likelihood="gaussian_full", **FAST).fit(X)
     # 'auto' chooses the diagonal covariance for these columns.
     assert _fit(GaussianVAE(2, **FAST), X).module_.likelihood.name == "gaussian"
