@@ -64,6 +64,47 @@ def mean_variance(X, block_size):
     return mean.astype(X.dtype), (sum_squares / count).astype(X.dtype)
 
 
+def missing_counts(X, block_size):
+    """The number of missing entries (NaN) in each column of X: dense, a
+    :class:`RowSubset` or sparse (whose implicit zeros are observed), read
+    ``block_size`` rows at a time."""
+    if sp.issparse(X):
+        return np.bincount(X.indices[np.isnan(X.data)], minlength=X.shape[1]).astype(
+            np.int64
+        )
+    counts = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.shape[0], block_size):
+        counts += np.isnan(np.asarray(X[start : start + block_size])).sum(axis=0)
+    return counts
+
+
+def nan_mean_variance(X, block_size):
+    """Per-column mean and variance of the observed entries of a dense array
+    (NaN is missing), ``block_size`` rows at a time: Chan et al.'s pairwise
+    update, column by column, each with its own count. A column with no
+    observed entry gets NaN."""
+    mean = np.zeros(X.shape[1])
+    sum_squares = np.zeros(X.shape[1])
+    count = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], block_size):
+        block = np.asarray(X[start : start + block_size], dtype=np.float64)
+        observed = ~np.isnan(block)
+        n = observed.sum(axis=0)
+        block_sum = np.where(observed, block, 0.0).sum(axis=0)
+        block_mean = block_sum / np.maximum(n, 1)
+        block_sum_squares = np.where(observed, block - block_mean, 0.0) ** 2
+        total = count + n
+        share = np.divide(n, total, out=np.zeros_like(mean), where=total > 0)
+        delta = block_mean - mean
+        mean += delta * share
+        sum_squares += block_sum_squares.sum(axis=0) + delta**2 * count * share
+        count = total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, mean, np.nan)
+        variance = sum_squares / count
+    return mean.astype(X.dtype), variance.astype(X.dtype)
+
+
 def to_tensor(X, dtype, device):
     """A tensor of ``X`` in ``dtype`` on ``device``, copying only when needed.
 
