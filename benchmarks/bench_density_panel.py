@@ -35,15 +35,18 @@ DIAG = (1, 2, 4, 6, 8, 12, 16, 24, 32, 40, 50, 60, 70, 80)
 
 def candidates(n_features, n_train):
     """Each model and its grid, as a careful user would search it."""
+    # 1, 2, 4, ..., 32 below the number of features, and the number of
+    # features itself where it is at most 32: a user searching the latent size
+    # of 3 columns tries 1, 2 and 3.
     below = [k for k in SIZES if k < n_features]
-    latent = [k for k in SIZES if k <= n_features]
+    latent = below + ([n_features] if n_features <= max(SIZES) else [])
     # A fold trains on 2/3 of the training rows; a mixture needs rows to spare.
     fold = 2 * n_train // 3
     full = [k for k in FULL if k * (n_features + 1) < fold]
     diag = [k for k in DIAG if k * 2 < fold]
     return {
-        "PCA": (PCA(), {"n_components": below}),
-        "FactorAnalysis": (FactorAnalysis(random_state=0), {"n_components": below}),
+        "PCA": (PCA(), {"n_components": latent}),
+        "FactorAnalysis": (FactorAnalysis(random_state=0), {"n_components": latent}),
         "GaussianMixture full": (
             GaussianMixture(covariance_type="full", random_state=0, reg_covar=1e-4),
             {"n_components": full},

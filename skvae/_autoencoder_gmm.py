@@ -87,6 +87,18 @@ class AutoencoderGMM(BaseVAE):
         units of X squared; under ``'lognormal'``, the floor of the variance of
         log X. Ignored by the other likelihoods.
 
+    missingness : {'ignorable', 'self_masking'}, default='ignorable'
+        How missing values (NaN in X) came about. ``'ignorable'``: they are
+        missing at random (whether a value is missing may depend on the
+        values observed, not on the missing one), and the model trains on
+        and scores the observed entries only. ``'self_masking'``: whether a
+        value is missing depends on the value itself (large incomes go
+        unreported, readings below a detection limit are left out), modelled
+        as a logistic function of each feature's own value (the self-masking
+        model of not-MIWAE); ``score_samples`` then includes the
+        log-probability of which entries are missing. See the user guide's
+        page on missing values.
+
     n_mixture_components : int, default=10
         Number of Gaussians in the mixture fitted on the codes (the
         ``n_components`` of :class:`~sklearn.mixture.GaussianMixture`, renamed
@@ -331,6 +343,7 @@ class AutoencoderGMM(BaseVAE):
         activation="relu",
         likelihood="auto",
         min_variance=1e-6,
+        missingness="ignorable",
         n_mixture_components=10,
         mixture_covariance_type="full",
         mixture_reg_covar=1e-6,
@@ -366,6 +379,7 @@ class AutoencoderGMM(BaseVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            missingness=missingness,
         )
         self.n_mixture_components = n_mixture_components
         self.mixture_covariance_type = mixture_covariance_type
@@ -396,9 +410,7 @@ class AutoencoderGMM(BaseVAE):
     _streamed_rows_kept = sys.maxsize
 
     def _after_training(self, X):
-        codes = self._map_rows(
-            X, lambda module, x: module.latent.mean(module.encode(x))
-        )
+        codes = self._encode_rows(X)
         if not np.isfinite(codes).all():
             # GaussianMixture's own message would then blame reg_covar.
             raise ValueError(

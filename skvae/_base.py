@@ -52,13 +52,21 @@ from ._columns import (
 from ._core.checks import check_trained
 from ._core.latents import LATENTS
 from ._core.likelihoods import LIKELIHOODS, Likelihood, plan_likelihood
+from ._core.missing import MISSINGNESS, observed_entries
 from ._core.networks import ACTIVATIONS, Decoder, Encoder, build_vae
 from ._core.noise import RowDraws, row_uniforms
-from ._core.scoring import log_likelihood
+from ._core.scoring import conditional_mean, conditional_sample, log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.threads import fastest_thread_count, fit_threads, torch_threads
 from ._core.training import TrainingSettings, evaluate, train
-from ._data import FeatureStatistics, InMemoryData, Rows, RowSubset, tensor_rows
+from ._data import (
+    FeatureStatistics,
+    InMemoryData,
+    Rows,
+    RowSubset,
+    missing_counts,
+    tensor_rows,
+)
 from ._device import available_device, resolve_device
 from ._input import check_input_kind, checked_layer_sizes
 from ._progress import epoch_reporter
@@ -110,7 +118,7 @@ _ACTIVITY_THRESHOLD = 0.01
 _MAX_BATCH = 1024
 # The per-row methods, by the name of the step that _blockwise maps.
 _PER_ROW_METHODS = {
-    "_encode": "transform",
+    "_encode_rows": "transform",
     "_score": "score_samples",
     "_decode": "inverse_transform",
 }
@@ -158,6 +166,7 @@ class BaseVAE(
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "missingness": [StrOptions({"ignorable", *MISSINGNESS})],
     }
 
     @abstractmethod
@@ -182,6 +191,7 @@ class BaseVAE(
         device,
         random_state,
         verbose,
+        missingness,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -201,6 +211,7 @@ class BaseVAE(
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.missingness = missingness
 
     # --- What a concrete estimator provides ------------------------------------
 
@@ -227,6 +238,10 @@ class BaseVAE(
     def _score_plan(self, module, itemsize):
         """``(rows per batch, draws per block)`` of ``score_samples``."""
         return score_plan(module, itemsize, self.n_importance_samples)
+
+    def _training_draws(self):
+        """Draws per row of the bound that training maximizes: 1, the ELBO."""
+        return 1
 
     # --- Fitting ------------------------------------------------------------------
 
@@ -293,21 +308,31 @@ class BaseVAE(
         memory, or streamed) -> initialize -> optimizer -> settings (batches,
         epochs, KL schedule, seeds) -> train -> record -> diagnose."""
         resume = (incremental or self.warm_start) and hasattr(self, "module_")
-        X, network, plan, likelihood = self._validate_for_fit(X, reset=not resume)
+        X, network, plan, likelihood, missing = self._validate_for_fit(
+            X, reset=not resume
+        )
         device = resolve_device(self.device)
         module, optimizer_state = self._prepare_module(
             network, plan, likelihood, device
         )
         data = self._split(X, incremental)
         self._check_training_rows(data.n_train, X.shape[0])
-        settings = self._training_settings(data.n_train, incremental)
+        if isinstance(data, InMemoryData):
+            missing = missing_counts(data.X, _block_rows(data.X))
+        # A stream counts its training rows' missing values in its first pass
+        # (in _initialize); until then, those of all its rows stand in.
+        settings = self._training_settings(
+            data.n_train, incremental, missing=bool(missing.any())
+        )
         # The thread count is chosen before the start: on a busy machine the
         # start (PCA, the prior's mixture) is as slow on many threads as the
         # training is.
         n_threads = self._thread_count(module, data, settings)
         with fit_threads(n_threads):
             if not resume:
-                self._initialize(module, data, device, settings.batch_size)
+                self._initialize(
+                    module, data, device, settings.batch_size, missing, X.shape[0]
+                )
             optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
             history, reporter = self._train(module, optimizer, data, settings)
         validated = self.early_stopping_
@@ -322,14 +347,16 @@ class BaseVAE(
 
     def _validate_for_fit(self, X, reset):
         """X validated, the networks the parameters ask for, the per-column
-        plan of likelihoods (names and columns) and, for a new model, its
-        likelihood: refused before anything changes.
+        plan of likelihoods (names and columns), for a new model its
+        likelihood, and the count of missing values (NaN) in each column of
+        X: refused before anything changes.
 
         X comes back as an array in memory, or as a
         :class:`~skvae._stream.ChunkedArray` when its float32 copy would
         exceed the memory budget: a memory-mapped, sliceable or Dask array
         then has its shape and dtype checked now, its values as they are read
-        (all of them in the first pass, before training).
+        (all of them in the pass that counts their missing values, now; their
+        likelihood's domain in the first pass, before training).
 
         Continuing a fit (``reset=False``) keeps the fitted likelihood: the
         plan is compared with it, and X checked against it, levels seen at
@@ -349,20 +376,35 @@ class BaseVAE(
             if reset and self.likelihood == AUTO:
                 kinds = column_kinds(X)
             X = validate_data(
-                self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset
+                self,
+                X,
+                accept_sparse="csr",
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan",
+                reset=reset,
             )
         network = self._network()
+        self._training_draws()  # refuses parameters that the bound cannot take
+        missing = _missing_counts(X)
         if not reset:
             fitted = self.module_.likelihood
             plan = _plan_of(fitted)
             if self.likelihood != AUTO:
-                plan = _names_and_columns(self._resolve_plan(kinds, X.shape[0]))
+                plan = _names_and_columns(
+                    self._resolve_plan(kinds, X.shape[0], missing)
+                )
             if plan == _plan_of(fitted):
                 X = self._checked_values(X, fitted)
-            return _beyond_budget(X), network, plan, None
-        likelihood = self._new_likelihood(X, self._resolve_plan(kinds, X.shape[0]))
+                self._check_missing_supported(fitted, missing, fitted=True)
+            return _beyond_budget(X), network, plan, None, missing
+        _check_no_empty_column(missing, X.shape[0], X.shape[0])
+        plan = self._resolve_plan(kinds, X.shape[0], missing)
+        likelihood = self._new_likelihood(X, plan)
         X = self._checked_values(X, likelihood)
-        return _beyond_budget(X), network, _plan_of(likelihood), likelihood
+        self._check_missing_supported(likelihood, missing)
+        if self.missingness != "ignorable":
+            _check_self_masking(likelihood, self.missingness)
+        return _beyond_budget(X), network, _plan_of(likelihood), likelihood, missing
 
     def _checked_values(self, X, likelihood):
         """X checked against ``likelihood``'s domain: now for an array in
@@ -374,13 +416,20 @@ class BaseVAE(
         self._check_domain(X, likelihood)
         return X
 
-    def _resolve_plan(self, kinds, n_samples):
+    def _resolve_plan(self, kinds, n_samples, missing):
+        # 'auto' keeps one variance per column where the full covariance
+        # cannot go: in columns with missing values, and, under a model of
+        # missingness, which integrates its logistic column by column, in all.
+        missing_columns = np.flatnonzero(missing).tolist()
+        if self.missingness != "ignorable":
+            missing_columns = range(self.n_features_in_)
         return resolve_plan(
             self.likelihood,
             self.n_features_in_,
             getattr(self, "feature_names_in_", None),
             kinds,
             n_samples,
+            missing_columns=set(missing_columns),
         )
 
     def _new_likelihood(self, X, plan):
@@ -427,7 +476,12 @@ class BaseVAE(
     def _validated(self, X, reset):
         check_input_kind(X, type(self).__name__)
         return validate_data(
-            self, X, accept_sparse="csr", dtype=FLOAT_DTYPES, reset=reset
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+            reset=reset,
         )
 
     def _chunked(self, X, kind, reset):
@@ -437,6 +491,36 @@ class BaseVAE(
         with ``ChunkedArray.also_checked``)."""
         head = self._validated(first_rows(X, kind), reset)
         return ChunkedArray(X, head.dtype, [partial(_checked_rows, estimator=self)])
+
+    def _check_missing_supported(self, likelihood, missing, fitted=False):
+        """Refuse missing values (NaN; ``missing`` counts them per column) in
+        the columns of a likelihood that cannot leave them out
+        (``Likelihood.supports_missing``), before anything changes."""
+        for part, columns in likelihood.parts():
+            n_missing = int(missing[columns].sum())
+            if part.supports_missing or not n_missing:
+                continue
+            names = getattr(self, "feature_names_in_", None)
+            where = (
+                ""
+                if len(columns) == likelihood.n_features
+                else (f" in the columns {columns_text(columns, names)}")
+            )
+            fix = (
+                "Fit the model again with likelihood='gaussian' (one variance "
+                "per column, which leaves missing entries out)"
+                if fitted
+                else "Use likelihood='gaussian' (one variance per column, which "
+                "leaves missing entries out), or likelihood='auto', which "
+                "chooses it for columns with missing values"
+            )
+            raise ValueError(
+                f"X has {n_missing} missing value(s) (NaN){where}, which "
+                f"likelihood={part.name!r} cannot model: its one full noise "
+                "covariance ties every column to the others, and skvae does not "
+                f"yet integrate the missing ones out of it. {fix}; or fill in the "
+                "missing values first (with skvae.VAEImputer, for example)."
+            )
 
     def _network(self):
         """The networks' description, as ``skvae._core.networks.build_vae``
@@ -485,6 +569,9 @@ class BaseVAE(
                 network,
                 latent(self.n_components, **latent.own_parameters(parameters)),
                 likelihood,
+                None
+                if self.missingness == "ignorable"
+                else MISSINGNESS.lookup(self.missingness)(self.n_features_in_),
             )
         self.n_iter_ = 0
         self.n_steps_ = 0
@@ -498,7 +585,7 @@ class BaseVAE(
         failure then leaves the fitted model untouched (Adam's load_state_dict
         keeps the tensors it is given)."""
         fitted = _architecture(self.module_)
-        if fitted != (self.n_components, network, plan):
+        if fitted != (self.n_components, network, plan, self.missingness):
             raise ValueError(
                 "warm_start and partial_fit continue training the fitted "
                 f"networks, built with {_architecture_text(*fitted)}; the "
@@ -507,7 +594,7 @@ class BaseVAE(
             )
         return copy.deepcopy(self.module_), copy.deepcopy(self._optimizer_state)
 
-    def _initialize(self, module, data, device, batch_size):
+    def _initialize(self, module, data, device, batch_size, missing, n_samples):
         """Start the model from statistics of the training rows: the untrained
         model predicts the data's mean and variance, or, where the latent
         family and the likelihood allow it, is probabilistic PCA of them.
@@ -521,12 +608,34 @@ class BaseVAE(
         at probabilistic PCA of its encoder inputs instead
         (``benchmarks/bench_mixed_columns.py``). All the statistics come from
         one pass over the rows (the first pass of a stream).
+
+        Where the training rows have missing entries (``missing`` counts them
+        per column: for a stream, those of all its rows, until its first pass
+        has counted the training rows'), the statistics are those of the
+        observed entries (covariances over the rows where both features are
+        observed), and every feature starts with
+        probabilistic PCA's isotropic noise variance rather than what the
+        components leave of its own: that gives well-explained features tiny
+        variances, which an encoder that sees only part of each row cannot
+        live up to. With half of breast cancer's entries missing (imputation
+        by ``VAEImputer``'s model), the per-feature start imputed with a mean
+        squared error of 0.69, the isotropic one 0.31, a start without PCA
+        (the decoder predicting the mean) 0.32; on digits 0.029 against 0.032
+        without PCA; and a linear model with a hidden feature correlated with
+        an observed one learned nothing without PCA's start (its imputations'
+        error 1.6, against 1.1 from PCA's). A likelihood that starts
+        linearized starts at the data's mean there: its encoder inputs are
+        not defined at a missing entry.
         """
         likelihood = module.likelihood
+        streamed = isinstance(data, StreamedData)
+        if not streamed:
+            _check_no_empty_column(missing, data.n_train, n_samples)
+        linear_gaussian = likelihood.linear_gaussian
         linear = data.n_train >= 2 and module.supports_linear_start()
         # Probabilistic PCA of what the encoder reads, to be linearized, for a
         # likelihood that is not linear-Gaussian.
-        encoded = linear and not likelihood.linear_gaussian
+        encoded = linear and not linear_gaussian
         observe = None
         if likelihood.observes_rows:
             observe = partial(_observe, likelihood=likelihood, device=device)
@@ -536,15 +645,24 @@ class BaseVAE(
                 self.n_features_in_,
                 linear and not encoded,
                 data.statistics_budget,
+                missing=bool(missing.any()),
             ),
             observe=observe,
         )
-        module.initialize(
-            *(
-                torch.as_tensor(s, dtype=torch.float32, device=device)
-                for s in (statistics.mean, statistics.variance)
-            )
-        )
+        if streamed:
+            # The first pass counted the missing values of the training rows.
+            missing = statistics.missing
+            _check_no_empty_column(missing, data.n_train, n_samples)
+        any_missing = bool(missing.any())
+        moments = [
+            torch.as_tensor(s, dtype=torch.float32, device=device)
+            for s in (statistics.mean, statistics.variance)
+        ]
+        module.initialize(*moments)
+        if module.missingness is not None:
+            rate = torch.as_tensor(missing / data.n_train, dtype=torch.float32)
+            module.missingness.initialize(rate.to(device), *moments)
+        linear = linear and (linear_gaussian or not any_missing)
         if linear and encoded:
             # The encoder's inputs depend on what initialize set (a category's
             # frequencies scale its one-hot code): their statistics are read
@@ -557,17 +675,20 @@ class BaseVAE(
                 self.n_components,
                 likelihood.min_variance,
                 likelihood.needs_covariance,
+                any_missing,
             )
             start, covariance = start[:5], (start[5:] or [None])[0]
+            start = [
+                torch.as_tensor(a, dtype=torch.float32, device=device) for a in start
+            ]
             module.linear_start(
-                *(
-                    torch.as_tensor(a, dtype=torch.float32, device=device)
-                    for a in start
-                ),
+                *start,
                 covariance=None
                 if covariance is None
                 else torch.as_tensor(covariance, dtype=torch.float64, device=device),
             )
+            if any_missing:
+                likelihood.set_variance(start[3])
         self._initialize_prior(module, data.kept_rows, batch_size)
 
     def _initialize_prior(self, module, X, batch_size):
@@ -576,8 +697,9 @@ class BaseVAE(
         its prior. ``X`` holds the training rows, or evenly spaced ones of a
         stream."""
 
-    def _training_settings(self, n_train, incremental):
-        """Batch size, epochs, KL schedule and seeds of one training run."""
+    def _training_settings(self, n_train, incremental, missing):
+        """Batch size, epochs, KL schedule, seeds and bound of one training
+        run; ``missing``: whether the training rows have missing entries."""
         batch_size = self.batch_size
         if batch_size == "auto":
             # 64 rows: on the density panel, 64 beat 200 on 6 of 7 data sets
@@ -603,6 +725,8 @@ class BaseVAE(
             noise_seed=int(noise_seed),
             ema=_EMA,
             n_iter_no_change=self.n_iter_no_change,
+            n_draws=self._training_draws(),
+            missing=missing,
         )
 
     def _thread_count(self, module, data, settings):
@@ -613,7 +737,10 @@ class BaseVAE(
             return 1
         device = next(module.parameters()).device
         return fastest_thread_count(
-            module, data.head(settings.batch_size, device), torch.get_num_threads()
+            module,
+            data.head(settings.batch_size, device),
+            torch.get_num_threads(),
+            settings.n_draws,
         )
 
     def _train(self, module, optimizer, data, settings):
@@ -627,7 +754,7 @@ class BaseVAE(
             data.training(device),
             settings,
             validation_data=data.validation(device),
-            validation_noise=lambda x: self._score_noise(module, x, 1),
+            validation_noise=lambda x: self._score_noise(module, x, settings.n_draws),
             on_epoch_end=reporter,
         )
         check_trained(module, data.head(settings.batch_size, device))
@@ -681,7 +808,7 @@ class BaseVAE(
         posterior_means, kls = [], []
 
         def encode(x):
-            posterior = module.encode(x)
+            posterior = module.encode(x, observed_entries(x))
             posterior_means.append(module.latent.mean(posterior).double().cpu())
             kl = module.latent.kl_per_component(posterior)
             if kl is not None:
@@ -796,12 +923,18 @@ class BaseVAE(
         """
         check_is_fitted(self)
         if is_dask_array(X):
-            return self._blockwise(X, "_encode", self._n_features_out)
+            return self._blockwise(X, "_encode_rows", self._n_features_out)
         X = self._validate_fitted(X, self.module_.likelihood, encoding=True)
-        return self._encode(X)
+        return self._encode_rows(X)
 
-    def _encode(self, X):
-        return self._map_rows(X, lambda module, x: module.latent.mean(module.encode(x)))
+    def _encode_rows(self, X):
+        """The posterior mean of each row of validated X, given its observed
+        entries."""
+
+        def encode(module, x):
+            return module.latent.mean(module.encode(x, observed_entries(x)))
+
+        return self._map_rows(X, encode)
 
     def inverse_transform(self, X):
         """Decode latent codes into the input space: the mean of p(x|z).
@@ -890,6 +1023,35 @@ class BaseVAE(
             return _nan_to_minus_inf(estimate)
 
         return self._map_rows(X, scores, batch_size=batch_size)
+
+    def _impute(self, X, n_draws, seed=None):
+        """Validated X (NaN where missing) with its missing entries filled:
+        E[x_missing | x_observed] by ``n_draws`` importance draws per row
+        (keyed on the row, as the draws of ``score_samples``), or with a
+        ``seed`` a draw from p(x_missing | x_observed). :class:`VAEImputer`'s
+        work."""
+        self._check_domain(X, self.module_.likelihood)
+        dtype = self._compute_dtype(X.dtype)
+        module = self._inference_module(dtype)
+        batch_size, block_size = score_plan(module, dtype.itemsize, n_draws)
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device_).manual_seed(seed)
+
+        def impute(module, x):
+            draws = RowDraws(
+                x,
+                self._eval_seed,
+                n_draws,
+                module.latent.n_components,
+                module.latent.noise_from_uniform,
+                block_size,
+            )
+            if generator is None:
+                return conditional_mean(module, x, draws, budget_bytes() // 2)
+            return conditional_sample(module, x, draws, generator, budget_bytes() // 2)
+
+        return self._map_rows(X, impute, batch_size=batch_size)
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X, in nats.
@@ -1031,6 +1193,7 @@ class BaseVAE(
         kind = input_kind(X)
         if streams(X, kind):
             X = self._chunked(X, kind, reset=False)
+            X = X.also_checked(partial(_checked_missing, estimator=self))
             if likelihood is None:
                 return X
             return X.also_checked(
@@ -1042,13 +1205,29 @@ class BaseVAE(
                 )
             )
         X = self._validated(in_memory(X, kind), reset=False)
+        self._check_missing(X)
         if likelihood is not None:
             self._check_domain(X, likelihood, encoding=encoding)
         return X
 
+    def _check_missing(self, X):
+        """Refuse missing values (NaN) in validated X that the fitted model
+        cannot leave out."""
+        missing = missing_counts(X, _block_rows(X))
+        if not missing.any():
+            return
+        self._check_missing_supported(self.module_.likelihood, missing, fitted=True)
+        if not self.module_.missing_fill_known():
+            raise ValueError(
+                f"X has missing values (NaN), but this {type(self).__name__} was "
+                "saved by an skvae that did not keep the training mean its "
+                "encoder reads in their place. Fit it again to use it on data "
+                "with missing values."
+            )
+
     def _blockwise(self, X, method, n_columns, codes=False):
-        """``method`` (the name of ``_encode``, ``_score`` or ``_decode``) over
-        the blocks of the Dask array X, lazily.
+        """``method`` (the name of ``_encode_rows``, ``_score`` or ``_decode``)
+        over the blocks of the Dask array X, lazily.
 
         What needs no values is checked now: that the estimator is fitted, the
         number of columns, the dtype, feature names; the values of each block
@@ -1142,6 +1321,8 @@ class BaseVAE(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # NaN is a missing value: left out of the likelihood, integrated out.
+        tags.input_tags.allow_nan = True
         # Per-column likelihoods: the data must be non-negative where any
         # part's must. 'auto' and values fit will refuse set nothing.
         positive_only = False
@@ -1200,16 +1381,40 @@ class BaseBetaVAE(BaseVAE):
 
 def _architecture(module):
     """What warm_start and partial_fit require to be unchanged: the latent
-    size, the networks and the likelihoods' plan."""
-    return module.latent.n_components, module.network, _plan_of(module.likelihood)
+    size, the networks, the likelihoods' plan and the missingness model."""
+    missingness = "ignorable" if module.missingness is None else module.missingness.name
+    return (
+        module.latent.n_components,
+        module.network,
+        _plan_of(module.likelihood),
+        missingness,
+    )
 
 
-def _architecture_text(n_components, network, plan):
+def _architecture_text(n_components, network, plan, missingness):
     described = ", ".join(
         f"{name}={value!r}" for name, value in network.items() if name != "name"
     )
     likelihood = plan[0][0] if len(plan) == 1 else plan
-    return f"n_components={n_components}, {described}, likelihood={likelihood!r}"
+    return (
+        f"n_components={n_components}, {described}, likelihood={likelihood!r}, "
+        f"missingness={missingness!r}"
+    )
+
+
+def _check_self_masking(likelihood, missingness):
+    # Both methods are needed: the bound integrates over the missing values,
+    # and imputation takes their mean given that they are missing.
+    base, cls = Likelihood, type(likelihood)
+    if cls.log_expected_sigmoid is base.log_expected_sigmoid or (
+        cls.sigmoid_tilted_mean is base.sigmoid_tilted_mean
+    ):
+        raise ValueError(
+            f"missingness={missingness!r} needs a likelihood that integrates "
+            f"its logistic model over a missing value; likelihood="
+            f"{likelihood.name!r} does not. Use likelihood='gaussian' or "
+            "'bernoulli', or missingness='ignorable'."
+        )
 
 
 def _plan_of(likelihood):
@@ -1298,13 +1503,17 @@ def _restore_on_error(estimator):
         raise
 
 
-def _statistics_plan(n_samples, n_features, linear, budget=None):
+def _statistics_plan(n_samples, n_features, linear, budget=None, missing=False):
     """What :class:`~skvae._data.FeatureStatistics` computes to start a
     model: the mean and variance, in blocks of rows whose two float64 copies
-    fit in ``budget`` (default: the memory budget); for a linear start, the
-    scatter matrix or, above ``_MAX_EIGH_FEATURES`` features, evenly spaced
-    rows that fit it."""
+    fit in ``budget`` (default: the memory budget), of the observed entries
+    with ``missing``; for a linear start, the scatter matrix (with
+    ``missing``, pairwise over the rows where both features are observed)
+    or, above ``_MAX_EIGH_FEATURES`` features, evenly spaced rows that fit
+    it."""
     plan = {"block_size": fitting(16 * n_features, budget)}
+    if missing:
+        plan["missing"] = True
     if linear and n_features <= _MAX_EIGH_FEATURES:
         plan["covariance"] = True
     elif linear:
@@ -1314,7 +1523,7 @@ def _statistics_plan(n_samples, n_features, linear, budget=None):
 
 
 def _principal_components(
-    statistics, n_components, min_variance, with_covariance=False
+    statistics, n_components, min_variance, with_covariance=False, missing=False
 ):
     """``mean, components, variances, noise_variance`` of probabilistic PCA.
 
@@ -1330,28 +1539,41 @@ def _principal_components(
     variance of the other directions, or a tenth of the smallest variance when
     none is left (so that the model stays the full Gaussian); at least a
     thousandth of the mean variance and twice ``min_variance``.
+
+    With ``missing`` entries (NaN), each covariance is that of the rows where
+    both features are observed (pairwise deletion: unbiased when values are
+    missing at random), and the edge counts each feature's observed entries.
     """
     n_samples, n_features = statistics.shape
     k = min(n_components, n_features)
     dof = max(n_samples - 1, 1)
-    if statistics.scatter is not None:
-        # The covariance, from the scatter accumulated block by block.
-        mean = statistics.sum / n_samples
-        scatter = statistics.scatter - n_samples * np.outer(mean, mean)
-        eigenvalues, eigenvectors = np.linalg.eigh(scatter / dof)
+    if statistics.sample is None:
+        if missing:
+            mean, covariance, n_samples = statistics.pairwise
+        else:
+            # The covariance, from the scatter accumulated block by block.
+            mean = statistics.sum / n_samples
+            scatter = statistics.scatter - n_samples * np.outer(mean, mean)
+            covariance = scatter / dof
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         variances = np.clip(eigenvalues[::-1][:k], 0.0, None)
         components = eigenvectors[:, ::-1][:, :k].T
         smallest = max(eigenvalues[0], 0.0)
         total = np.clip(eigenvalues, 0.0, None).sum()
-        feature_variances = np.clip(np.diagonal(scatter) / dof, 0.0, None)
-        covariance = scatter / dof
+        feature_variances = np.clip(np.diagonal(covariance), 0.0, None)
     else:
         # Many features: a randomized SVD of evenly spaced rows that fit the
-        # memory budget.
+        # memory budget; a missing entry counts as its feature's mean, and
+        # the sums are scaled up by the share of entries observed.
         sample = statistics.sample
-        mean = sample.mean(axis=0)
+        mean = np.nanmean(sample, axis=0) if missing else sample.mean(axis=0)
         centred = sample - mean
         dof = max(sample.shape[0] - 1, 1)
+        if missing:
+            observed = ~np.isnan(centred)
+            centred[~observed] = 0.0
+            dof *= observed.mean()
+            n_samples *= observed.mean()
         _, singular_values, components = randomized_svd(centred, k, random_state=0)
         variances = singular_values**2 / dof
         smallest = 0.0
@@ -1454,6 +1676,7 @@ def _checked_rows(rows, estimator):
         rows,
         accept_sparse="csr",
         dtype=FLOAT_DTYPES,
+        ensure_all_finite="allow-nan",
         input_name="X",
         estimator=estimator,
     )
@@ -1464,17 +1687,53 @@ def _checked_domain(rows, estimator, likelihood, encoding=False):
     return rows
 
 
+def _checked_missing(rows, estimator):
+    estimator._check_missing(rows)
+    return rows
+
+
 def _on_block(estimator, method, codes, block):
     """``estimator.<method>`` of one block of a Dask array, checked first."""
     if codes:
         block = check_array(block, dtype=FLOAT_DTYPES, input_name="X")
     else:
         block = _checked_rows(block, estimator)
+        estimator._check_missing(block)
         estimator._check_domain(
-            block, estimator.module_.likelihood, encoding=method == "_encode"
+            block, estimator.module_.likelihood, encoding=method == "_encode_rows"
         )
     with _BLOCK_LOCK:
         return getattr(estimator, method)(block)
+
+
+def _missing_counts(X):
+    """The missing values (NaN) in each column of validated X; a
+    :class:`~skvae._stream.ChunkedArray` is counted in one pass over its
+    chunks, each checked as it is read, never copied whole."""
+    if isinstance(X, ChunkedArray):
+        return X.missing_counts()
+    return missing_counts(X, _block_rows(X))
+
+
+def _check_no_empty_column(missing, n_train, n_samples):
+    """Refuse training rows in which a column has no observed value: nothing
+    could be learned of it, not even its mean."""
+    empty = np.flatnonzero(missing == n_train)
+    if not empty.size:
+        return
+    held_out = ""
+    if n_train < n_samples:
+        held_out = (
+            f" (of the {n_train} training rows left once early_stopping held "
+            f"out {n_samples - n_train} for validation)"
+        )
+    listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
+    raise ValueError(
+        f"{empty.size} column(s) of X have no observed value: every entry is "
+        f"missing (NaN){held_out}, in column(s) {listed}. Nothing can be "
+        "learned of such a column: drop it (skvae.VAEImputer does, unless "
+        "keep_empty_features=True)."
+    )
 
 
 def _block_rows(X):

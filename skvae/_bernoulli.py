@@ -79,6 +79,18 @@ class BernoulliVAE(BaseBetaVAE):
         units of X squared; under ``'lognormal'``, the floor of the variance of
         log X. Ignored by the other likelihoods.
 
+    missingness : {'ignorable', 'self_masking'}, default='ignorable'
+        How missing values (NaN in X) came about. ``'ignorable'``: they are
+        missing at random (whether a value is missing may depend on the
+        values observed, not on the missing one), and the model trains on
+        and scores the observed entries only. ``'self_masking'``: whether a
+        value is missing depends on the value itself (large incomes go
+        unreported, readings below a detection limit are left out), modelled
+        as a logistic function of each feature's own value (the self-masking
+        model of not-MIWAE); ``score_samples`` then includes the
+        log-probability of which entries are missing. See the user guide's
+        page on missing values.
+
     gradient_estimator : {'relaxed', 'straight_through', 'reinforce'}, \
             default='relaxed'
         How the encoder learns through the sampled bits:
@@ -349,6 +361,7 @@ class BernoulliVAE(BaseBetaVAE):
         activation="relu",
         likelihood="auto",
         min_variance=1e-6,
+        missingness="ignorable",
         gradient_estimator="relaxed",
         temperature=1.0,
         beta=1.0,
@@ -385,6 +398,7 @@ class BernoulliVAE(BaseBetaVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            missingness=missingness,
         )
         self.gradient_estimator = gradient_estimator
         self.temperature = temperature

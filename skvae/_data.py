@@ -51,14 +51,22 @@ class InMemoryData:
         (for a likelihood that needs more than their mean and variance).
 
         Sparse rows are fed whole (scikit-learn's ``mean_variance_axis`` of
-        all of them) and observed in blocks, never densified whole.
+        all of them) and observed in blocks, never densified whole. With
+        ``missing`` and ``covariance`` in the plan, the pairwise covariances
+        are those of :func:`pairwise_covariance`: two passes over the rows,
+        the second one centred, which rows in memory can afford.
         """
+        pairwise = None
+        if plan.get("missing") and plan.get("covariance"):
+            plan = {**plan, "covariance": False}
+            pairwise = pairwise_covariance(self.X, plan["block_size"])
         statistics = FeatureStatistics(self.n_train, **plan)
+        statistics.pairwise = pairwise
         whole = sp.issparse(self.X)
         if whole:
             statistics.update(self.X)
         if whole and observe is None:
-            return statistics.finish()
+            return _with_pairwise(statistics.finish(), pairwise)
         block = statistics.block_size
         for first in range(0, self.n_train, block):
             rows = self.X[first : first + block]
@@ -66,7 +74,7 @@ class InMemoryData:
                 statistics.update(rows)
             if observe is not None:
                 observe(rows)
-        return statistics.finish()
+        return _with_pairwise(statistics.finish(), pairwise)
 
     def head(self, n, device):
         """The first ``n`` training rows, as a float32 tensor."""
@@ -84,6 +92,12 @@ class InMemoryData:
         if self.validation_rows is None:
             return None
         return training_rows(self.validation_rows, device)
+
+
+def _with_pairwise(statistics, pairwise):
+    if pairwise is not None:
+        statistics.pairwise = pairwise
+    return statistics
 
 
 class RowSubset:
@@ -116,16 +130,37 @@ class FeatureStatistics:
     scikit-learn's ``mean_variance_axis``, combined piece by piece) and, with
     ``covariance``, the sum and scatter matrix of the rows in float64; with
     ``sample_step``, every ``sample_step``-th row.
+
+    With ``missing`` (NaN marks a missing entry), the mean and variance are
+    those of each column's observed entries (the update of
+    :func:`nan_mean_variance`, block for block); with ``covariance``, ``sum``
+    and ``scatter`` are those of the rows with 0 for a missing entry, and
+    ``pairwise`` holds ``(means, covariances, mean count)`` of
+    :func:`pairwise_covariance`, from sums accumulated in the same one pass.
+    ``missing`` (the attribute) counts each column's missing entries.
     """
 
-    def __init__(self, n_samples, block_size, *, covariance=False, sample_step=None):
+    def __init__(
+        self,
+        n_samples,
+        block_size,
+        *,
+        covariance=False,
+        sample_step=None,
+        missing=False,
+    ):
         self.n_samples = n_samples
         self.block_size = max(1, block_size)
         self.covariance = covariance
         self.sample_step = sample_step
+        self.with_missing = missing
         self.n_features = None
         self.dtype = None
-        self.sum = self.scatter = None
+        self.sum = self.scatter = self.pairwise = None
+        self.missing = None
+        # Pairwise sums of the observed entries: of x_i where x_j is
+        # observed, the rows where both are, each column's observed entries.
+        self._cross = self._pairs = self._observed = None
         self._sample = []
         self._pending, self._n_pending, self._n_seen = [], 0, 0
         # Chan's running mean, sum of squares and count (dense rows); the
@@ -149,6 +184,8 @@ class FeatureStatistics:
             self._sample.append(rows[first :: self.sample_step].copy())
         if self._sparse:
             self._sparse_moments(rows)
+        if self.with_missing:
+            self.missing += missing_counts(rows, max(1, rows.shape[0]))
         self._n_seen += rows.shape[0]
         start = 0
         while start < rows.shape[0]:
@@ -165,16 +202,23 @@ class FeatureStatistics:
         ``sum``, ``scatter`` and ``sample`` hold the results."""
         if self._n_pending:
             block = self._take_pending()
-            if self.n_samples <= self.block_size and not self._sparse:
+            one_block = self.n_samples <= self.block_size
+            if one_block and not self._sparse and not self.with_missing:
                 block = np.asarray(block)
                 self._mean, self._variance = block.mean(axis=0), block.var(axis=0)
                 self._add_covariance(_dense(block))
             else:
                 self._add_block(block)
         if not self._sparse and self._variance is None:
-            self._variance = (self._sum_squares / self._count).astype(self.dtype)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if self.with_missing:
+                    # A column with no observed entry gets NaN.
+                    self._mean = np.where(self._count > 0, self._mean, np.nan)
+                self._variance = (self._sum_squares / self._count).astype(self.dtype)
             self._mean = self._mean.astype(self.dtype)
         self.mean, self.variance = self._mean, self._variance
+        if self.covariance and self.with_missing:
+            self.pairwise = self._pairwise()
         self.sample = None
         if self.sample_step is not None:
             self.sample = _dense(stack_rows(self._sample))
@@ -183,12 +227,19 @@ class FeatureStatistics:
     def _start(self, rows):
         self.n_features, self.dtype = rows.shape[1], rows.dtype
         self._sparse = sp.issparse(rows)
+        self.missing = np.zeros(self.n_features, dtype=np.int64)
         if self.covariance:
             self.sum = np.zeros(self.n_features)
             self.scatter = np.zeros((self.n_features, self.n_features))
+        if self.covariance and self.with_missing:
+            self._cross = np.zeros((self.n_features, self.n_features))
+            self._pairs = np.zeros((self.n_features, self.n_features))
+            self._observed = np.zeros(self.n_features)
         if not self._sparse:
             self._mean = np.zeros(self.n_features)
             self._sum_squares = np.zeros(self.n_features)
+        if not self._sparse and self.with_missing:
+            self._count = np.zeros(self.n_features)
 
     def _take_pending(self):
         block = stack_rows(self._pending)
@@ -197,7 +248,9 @@ class FeatureStatistics:
 
     def _add_block(self, block):
         block = _dense(block)
-        if not self._sparse:
+        if not self._sparse and self.with_missing:
+            self._add_observed_moments(block)
+        elif not self._sparse:
             block_mean = block.mean(axis=0)
             block_sum_squares = ((block - block_mean) ** 2).sum(axis=0)
             n = block.shape[0]
@@ -210,10 +263,45 @@ class FeatureStatistics:
             self._count = total
         self._add_covariance(block)
 
+    def _add_observed_moments(self, block):
+        # nan_mean_variance's update, column by column, each with its count.
+        observed = ~np.isnan(block)
+        n = observed.sum(axis=0)
+        block_sum = np.where(observed, block, 0.0).sum(axis=0)
+        block_mean = block_sum / np.maximum(n, 1)
+        block_sum_squares = np.where(observed, block - block_mean, 0.0) ** 2
+        total = self._count + n
+        share = np.divide(n, total, out=np.zeros_like(self._mean), where=total > 0)
+        delta = block_mean - self._mean
+        self._mean += delta * share
+        self._sum_squares += block_sum_squares.sum(axis=0) + (
+            delta**2 * self._count * share
+        )
+        self._count = total
+
     def _add_covariance(self, block):
-        if self.covariance:
-            self.sum += block.sum(axis=0)
-            self.scatter += block.T @ block
+        if not self.covariance:
+            return
+        if self.with_missing:
+            observed = (~np.isnan(block)).astype(np.float64)
+            block = np.where(observed > 0, block, 0.0)
+            self._cross += block.T @ observed
+            self._pairs += observed.T @ observed
+            self._observed += observed.sum(axis=0)
+        self.sum += block.sum(axis=0)
+        self.scatter += block.T @ block
+
+    def _pairwise(self):
+        """:func:`pairwise_covariance` from the sums of one pass: the scatter
+        of each pair of columns about the means of the observed entries,
+        over the rows where both are observed, expanded from raw sums."""
+        mean = self.sum / np.maximum(self._observed, 1)
+        shifted = self._cross * mean[None, :]
+        scatter = (
+            self.scatter - shifted - shifted.T + np.outer(mean, mean) * self._pairs
+        )
+        covariance = scatter / np.maximum(self._pairs - 1, 1)
+        return mean, covariance, float(self._observed.mean())
 
     def _sparse_moments(self, rows):
         if self._count == 0 and rows.shape[0] == self.n_samples:
@@ -245,6 +333,71 @@ def _dense(rows):
     if sp.issparse(rows):
         return rows.toarray().astype(np.float64)
     return np.asarray(rows, dtype=np.float64)
+
+
+def missing_counts(X, block_size):
+    """The number of missing entries (NaN) in each column of X: dense, a
+    :class:`RowSubset` or sparse (whose implicit zeros are observed), read
+    ``block_size`` rows at a time."""
+    if sp.issparse(X):
+        return np.bincount(X.indices[np.isnan(X.data)], minlength=X.shape[1]).astype(
+            np.int64
+        )
+    counts = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.shape[0], block_size):
+        counts += np.isnan(np.asarray(X[start : start + block_size])).sum(axis=0)
+    return counts
+
+
+def nan_mean_variance(X, block_size):
+    """Per-column mean and variance of the observed entries of a dense array
+    (NaN is missing), ``block_size`` rows at a time: Chan et al.'s pairwise
+    update, column by column, each with its own count. A column with no
+    observed entry gets NaN."""
+    mean = np.zeros(X.shape[1])
+    sum_squares = np.zeros(X.shape[1])
+    count = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], block_size):
+        block = np.asarray(X[start : start + block_size], dtype=np.float64)
+        observed = ~np.isnan(block)
+        n = observed.sum(axis=0)
+        block_sum = np.where(observed, block, 0.0).sum(axis=0)
+        block_mean = block_sum / np.maximum(n, 1)
+        block_sum_squares = np.where(observed, block - block_mean, 0.0) ** 2
+        total = count + n
+        share = np.divide(n, total, out=np.zeros_like(mean), where=total > 0)
+        delta = block_mean - mean
+        mean += delta * share
+        sum_squares += block_sum_squares.sum(axis=0) + delta**2 * count * share
+        count = total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, mean, np.nan)
+        variance = sum_squares / count
+    return mean.astype(X.dtype), variance.astype(X.dtype)
+
+
+def pairwise_covariance(X, block_size):
+    """The means of the observed entries (NaN is missing) of X, dense, a
+    :class:`RowSubset` or sparse, the covariance of each pair of features
+    over the rows where both are observed, and the mean count of observed
+    entries per feature; two passes of ``block_size`` rows."""
+    n_samples, n_features = X.shape
+    sums = np.zeros(n_features)
+    counts = np.zeros(n_features)
+    for start in range(0, n_samples, block_size):
+        rows = _dense(X[start : start + block_size])
+        sums += np.nansum(rows, axis=0)
+        counts += (~np.isnan(rows)).sum(axis=0)
+    mean = sums / np.maximum(counts, 1)
+    scatter = np.zeros((n_features, n_features))
+    pairs = np.zeros((n_features, n_features))
+    for start in range(0, n_samples, block_size):
+        rows = _dense(X[start : start + block_size])
+        observed = (~np.isnan(rows)).astype(np.float64)
+        centred = np.where(observed > 0, rows - mean, 0.0)
+        scatter += centred.T @ centred
+        pairs += observed.T @ observed
+    return mean, scatter / np.maximum(pairs - 1, 1), float(counts.mean())
 
 
 def to_tensor(X, dtype, device):

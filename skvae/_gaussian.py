@@ -4,6 +4,7 @@ import torch
 
 from ._base import _MAX_SEED, BaseBetaVAE, _spaced_rows
 from ._budget import fitting
+from ._core.missing import observed_entries
 from ._core.training import evaluate
 from ._mixture import AUTO_PRIOR_COMPONENTS, candidate_sizes, select_mixture
 from ._sklearn_compat import IntInterval, StrOptions
@@ -88,6 +89,18 @@ class GaussianVAE(BaseBetaVAE):
         in closed form. A mixture lets the codes of separate clusters, or
         of a thin curved manifold, stay apart (see the user guide).
 
+    missingness : {'ignorable', 'self_masking'}, default='ignorable'
+        How missing values (NaN in X) came about. ``'ignorable'``: they are
+        missing at random (whether a value is missing may depend on the
+        values observed, not on the missing one), and the model trains on
+        and scores the observed entries only. ``'self_masking'``: whether a
+        value is missing depends on the value itself (large incomes go
+        unreported, readings below a detection limit are left out), modelled
+        as a logistic function of each feature's own value (the self-masking
+        model of not-MIWAE); ``score_samples`` then includes the
+        log-probability of which entries are missing. See the user guide's
+        page on missing values.
+
     beta : float, default=1.0
         Weight of the KL term, as in the beta-VAE. 1 trains the ELBO; larger
         values favour a more regular latent space over reconstruction.
@@ -103,6 +116,15 @@ class GaussianVAE(BaseBetaVAE):
     n_importance_samples : int, default=100
         Number of draws from q(z|x) behind ``score_samples``: 1 gives the
         ELBO, more give the importance-weighted bound, which is tighter.
+
+    n_importance_samples_fit : int, default=1
+        Number of draws from q(z|x) per row in the bound that training
+        maximizes: 1 trains the ELBO; more train the importance-weighted
+        bound (IWAE; MIWAE on data with missing values), whose decoder
+        explains the data better, at about that many times the decoder's
+        cost per step. Early stopping then watches that bound. It needs
+        ``beta=1`` and ``kl_warmup_steps=0``: the bound has no KL term to
+        weigh.
 
     batch_size : int or 'auto', default='auto'
         Rows per optimizer step; ``'auto'`` is 64 rows, more for large data
@@ -174,7 +196,9 @@ class GaussianVAE(BaseBetaVAE):
         Number of optimizer steps taken, over all calls.
 
     loss_curve_ : list of float
-        Training loss (negative beta-ELBO, nats per sample) after each epoch.
+        Training loss (negative beta-ELBO, or negative importance-weighted
+        bound with ``n_importance_samples_fit`` above 1, nats per sample)
+        after each epoch.
 
     reconstruction_curve_ : list of float
         The reconstruction part of the training loss after each epoch: the
@@ -187,8 +211,9 @@ class GaussianVAE(BaseBetaVAE):
         objective has no KL term.
 
     validation_scores_ : list of float or None
-        With ``early_stopping``, the validation objective (beta-ELBO, nats per
-        sample) after each epoch of the last ``fit``; otherwise None.
+        With ``early_stopping``, the validation objective (beta-ELBO, or the
+        importance-weighted bound with ``n_importance_samples_fit`` above 1,
+        nats per sample) after each epoch of the last ``fit``; otherwise None.
 
     best_validation_score_ : float or None
         The best of ``validation_scores_``, whose weights were kept.
@@ -284,6 +309,7 @@ class GaussianVAE(BaseBetaVAE):
 
     _parameter_constraints: dict = {
         **BaseBetaVAE._parameter_constraints,
+        "n_importance_samples_fit": [IntInterval(1, None, closed="left")],
         "n_prior_components": [
             StrOptions({"auto"}),
             IntInterval(1, None, closed="left"),
@@ -300,9 +326,11 @@ class GaussianVAE(BaseBetaVAE):
         likelihood="auto",
         min_variance=1e-6,
         n_prior_components="auto",
+        missingness="ignorable",
         beta=1.0,
         kl_warmup_steps=0,
         n_importance_samples=100,
+        n_importance_samples_fit=1,
         batch_size="auto",
         learning_rate=1e-3,
         max_iter=200,
@@ -334,10 +362,25 @@ class GaussianVAE(BaseBetaVAE):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            missingness=missingness,
         )
         self.n_prior_components = n_prior_components
         self.beta = beta
         self.kl_warmup_steps = kl_warmup_steps
+        self.n_importance_samples_fit = n_importance_samples_fit
+
+    def _training_draws(self):
+        if self.n_importance_samples_fit > 1 and (
+            self.beta != 1 or self.kl_warmup_steps
+        ):
+            raise ValueError(
+                f"n_importance_samples_fit={self.n_importance_samples_fit} "
+                "trains the importance-weighted bound, which has no KL term to "
+                f"weigh, but beta={self.beta} and kl_warmup_steps="
+                f"{self.kl_warmup_steps}. Set beta=1 and kl_warmup_steps=0, or "
+                "n_importance_samples_fit=1 to train the beta-ELBO."
+            )
+        return self.n_importance_samples_fit
 
     def _check_training_rows(self, n_train, n_samples):
         if self.n_prior_components == "auto" or n_train >= self.n_prior_components:
@@ -369,7 +412,9 @@ class GaussianVAE(BaseBetaVAE):
         rows = _spaced_rows(X, max_rows, batch_size, device)
         module.eval()
         posteriors = evaluate(
-            lambda x: torch.cat(module.encode(x), dim=-1), rows, batch_size
+            lambda x: torch.cat(module.encode(x, observed_entries(x)), dim=-1),
+            rows,
+            batch_size,
         ).double()
         means, logvars = posteriors.chunk(2, dim=-1)
         mixture = select_mixture(

@@ -1,6 +1,7 @@
 """Input that scikit-learn's validation would coerce silently: refused here.
 
-``check_array`` turns a masked array into its data (the mask is lost),
+``check_array`` turns a masked array into its data (the mask is lost; a
+missing value is a NaN),
 datetime64 and timedelta64 into numbers whose scale depends on the unit, and
 strings of digits into floats. None of these is what the user meant by "data
 to model", so each gets a clear error before validation.
@@ -19,10 +20,8 @@ def check_input_kind(X, estimator_name):
         if n_masked:
             raise ValueError(
                 f"X is a masked array with {n_masked} masked entries, which "
-                f"{estimator_name} cannot model: it does not support missing "
-                "values. Fill them (for example with "
-                "sklearn.impute.SimpleImputer on X.filled(np.nan)) or drop the "
-                "rows."
+                f"{estimator_name} does not read as missing: a missing value "
+                "is a NaN. Pass X.filled(np.nan)."
             )
         return
     if sp.issparse(X):

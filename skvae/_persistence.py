@@ -24,7 +24,11 @@ Schema versions: 1, the first; 2 describes the networks as one part of the
 module, ``"network": {"name": ..., **its arguments}``, with the decoder's layers
 of their own (``decoder_layer_sizes``), where version 1 had
 ``hidden_layer_sizes`` and ``activation`` at the top of the module and a
-decoder that mirrors the encoder. Every version is read.
+decoder that mirrors the encoder; 3 adds the module's ``input_fill`` (the
+training mean that the encoder reads in place of a missing value) and, where
+the model has one, ``"missingness"``, the name of its model of missing
+entries. Every version is read: a model from a file of version 1 or 2 does not
+know its training mean, and refuses data with missing values.
 """
 
 import json
@@ -40,7 +44,7 @@ from sklearn.mixture import GaussianMixture
 from ._core.state import build_module, module_arrays, module_config, to_torch
 from ._device import available_device
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _METADATA_KEY = "skvae"
 # scikit-learn estimators that skvae keeps as fitted attributes, by the name
 # the file gives them: the only classes a file can make skvae build.

@@ -9,11 +9,17 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     InvalidParameterError,
+    MissingValues,
     StrOptions,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
 
 
 class IntInterval(Interval):
@@ -45,10 +51,13 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.9
 
 __all__ = [
     "CallbackSupportMixin",
+    "HasMethods",
     "IntInterval",
     "Interval",
     "InvalidParameterError",
+    "MissingValues",
     "StrOptions",
+    "_check_feature_names_in",
     "_fit_context",
     "check_is_fitted",
     "validate_data",

@@ -10,11 +10,15 @@ of the budget, shuffles the rows within a window and serves its batches while a
 background thread reads the next window (numpy, h5py and Dask release the GIL
 while they read).
 
-Before training, one pass in row order checks every value as it is read (what
-scikit-learn's validation checks of data in memory: NaN, inf, and the
-likelihood's domain), computes the statistics that start the model, and keeps
-the held-out rows of early stopping and evenly spaced training rows for the
-diagnostics: nothing else of the data is copied whole.
+Before training, a pass in row order counts the missing values (NaN) of each
+column, which the choice of likelihoods depends on (``likelihood='auto'``
+models a column with missing values with its own variance), checking every
+value as it is read (what scikit-learn's validation checks of data in memory:
+inf, NaN only where the likelihood cannot leave it out); a second one checks
+the likelihood's domain, computes the statistics that start the model (of the
+observed entries, with the training rows' own counts of missing values), and
+keeps the held-out rows of early stopping and evenly spaced training rows for
+the diagnostics: nothing else of the data is copied whole.
 
 The per-row methods read a memory-mapped array or a sliceable array beyond the
 budget chunk by chunk in the same way, and apply themselves to a Dask array
@@ -39,6 +43,7 @@ from ._budget import (
 from ._data import (
     FeatureStatistics,
     Rows,
+    missing_counts,
     stack_rows,
     tensor_rows,
     training_rows,
@@ -138,6 +143,18 @@ class ChunkedArray:
             ]
         n = self.shape[0]
         return [(start, min(start + rows, n)) for start in range(0, n, rows)]
+
+    def missing_counts(self):
+        """The missing values (NaN) in each column: one pass in row order,
+        in the chunks of :class:`StreamedData`'s first pass (a Dask array's
+        blocks, each computed once), each checked as it is read and let go
+        once counted."""
+        plan = stream_plan(self.shape[1])
+        counts = np.zeros(self.shape[1], dtype=np.int64)
+        chunks = self.chunk_ranges(plan.chunk_rows, plan.window_rows)
+        for _, rows in self.in_order(chunks, plan.read_rows):
+            counts += missing_counts(rows, max(1, rows.shape[0]))
+        return counts
 
     def read(self, ranges):
         """The checked rows of each ``(start, stop)`` of ``ranges``."""

@@ -4,7 +4,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE, VAEImputer
 
 # Small and fast: the checks fit dozens of models.
 FAST = dict(hidden_layer_sizes=(8,), max_iter=5, n_importance_samples=4, device="cpu")
@@ -43,7 +43,7 @@ BERNOULLI_EXPECTED_FAILURES = {
 
 
 def expected_failed_checks(estimator):
-    if estimator.likelihood == "bernoulli":
+    if getattr(estimator, "likelihood", None) == "bernoulli":
         return BERNOULLI_EXPECTED_FAILURES
     return {}
 
@@ -61,6 +61,13 @@ ESTIMATORS = [
     BernoulliVAE(gradient_estimator="straight_through", **FAST),
     # A decoder of its own, deeper than the encoder.
     GaussianVAE(decoder_layer_sizes=(4, 6), **FAST),
+    # A model of missing values, and the importance-weighted bound in training.
+    GaussianVAE(missingness="self_masking", **FAST),
+    GaussianVAE(n_importance_samples_fit=3, **FAST),
+    # The imputer, with the mean and with draws.
+    VAEImputer(GaussianVAE(**FAST), n_importance_samples=4),
+    VAEImputer(GaussianVAE(**FAST), n_importance_samples=4, sample_posterior=True),
+    VAEImputer(GaussianVAE(**FAST), add_indicator=True, keep_empty_features=True),
     # Likelihoods read from the columns' dtypes: the checks' float data is
     # Gaussian throughout. Per-column pairs name columns, which the checks'
     # changing numbers of features cannot keep: tests/test_columns.py.

@@ -92,26 +92,53 @@ def test_fit_beyond_the_budget_computes_each_block_once_per_pass(X):
     lazy = da.from_array(X, chunks=(100, 20)).map_blocks(block, dtype=X.dtype)
     with config_context(working_memory=TINY):
         model = GaussianVAE(2, **FAST).fit(lazy)
-    # The first row, to check the shape and dtype; then the first pass and two
-    # epochs: every block three times, and never the whole array at once.
-    assert sorted(computed) == sorted([0, *range(20), *range(20), *range(20)])
+    # The first row, to check the shape and dtype; then the pass that counts
+    # the missing values, the first pass and two epochs: every block four
+    # times, and never the whole array at once.
+    assert sorted(computed) == sorted([0, *[*range(20)] * 4])
     assert np.isfinite(model.loss_curve_).all() and model.early_stopping_
     assert model.n_features_in_ == 20
+
+
+def test_fit_beyond_the_budget_models_missing_values(X):
+    data = X.copy()
+    data[::9, 3] = np.nan
+    data[1999, 0] = np.nan  # in the last block only
+    with config_context(working_memory=TINY):
+        model = GaussianVAE(2, **FAST).fit(da.from_array(data, chunks=100))
+    # As in memory: likelihood='auto' gives the columns one variance each.
+    assert model.likelihoods_ == [("gaussian", list(range(20)))]
+    assert model.likelihoods_ == GaussianVAE(2, **FAST).fit(data).likelihoods_
+    assert np.isfinite(model.loss_curve_).all()
+    codes = model.transform(da.from_array(data, chunks=500)).compute()
+    assert np.isfinite(codes).all()
+    np.testing.assert_allclose(codes, model.transform(data), rtol=1e-6)
 
 
 def test_bad_values_in_a_block_fail_when_computed_and_change_nothing(fitted, X):
     before = _fitted_state(fitted)
     bad = X.copy()
+    bad[1999, 0] = np.inf
+    with (
+        config_context(working_memory=TINY),
+        pytest.raises(ValueError, match="Input X contains infinity"),
+    ):
+        fitted.fit(da.from_array(bad, chunks=500))
+    assert _fitted_state(fitted) == before
+    # A missing value, which the fitted full noise covariance cannot model.
     bad[1999, 0] = np.nan
     lazy = da.from_array(bad, chunks=500)
-    with config_context(working_memory=TINY), pytest.raises(ValueError, match="NaN"):
-        fitted.fit(lazy)
-    assert _fitted_state(fitted) == before
     codes = fitted.transform(lazy)  # lazy: nothing computed yet
-    with pytest.raises(ValueError, match="NaN"):
+    refused = r"1 missing value\(s\) \(NaN\).*'gaussian_full' cannot model"
+    with pytest.raises(ValueError, match=refused):
         codes.compute()
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    with pytest.raises(ValueError, match=refused):
         fitted.score_samples(lazy).compute()
+    with (
+        config_context(working_memory=TINY),
+        pytest.raises(ValueError, match=refused),
+    ):
+        fitted.partial_fit(lazy)
     model = GaussianVAE(2, likelihood="bernoulli", **FAST).fit(X)
     scores = model.score_samples(da.from_array(X * 2, chunks=500))
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):

@@ -30,6 +30,7 @@ SAME_IN_ALL = [
     "n_iter_no_change",
     "device",
     "verbose",
+    "missingness",
 ]
 
 # Parameters of all three whose documentation rightly differs, and why.

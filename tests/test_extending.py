@@ -47,6 +47,8 @@ class StudentTLikelihood(Likelihood):
         return torch.sqrt(self.min_variance + torch.exp(2 * self.log_scale))
 
     def log_prob_elements(self, x, out):
+        # The per-column log-density: its sum is log_prob, and its sum over
+        # the observed entries the likelihood of a row with missing values.
         v = self.degrees_of_freedom
         scale = self.scale()
         normalizer = (

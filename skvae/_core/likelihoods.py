@@ -36,6 +36,10 @@ class Likelihood(Configurable, nn.Module, ABC):
     sums the elements; a likelihood may override it with a faster form that
     gives the same values.
 
+    Missing values are NaN in x. :meth:`log_prob_observed` is log p(x|out)
+    over the observed entries of each row, the elements of the others left
+    out: how every model handles them, where ``supports_missing``.
+
     A subclass sets the class attributes below, implements the abstract
     methods, and is registered with ``LIKELIHOODS.register``. Its
     constructor takes ``n_features`` and then one keyword argument per name in
@@ -85,6 +89,14 @@ class Likelihood(Configurable, nn.Module, ABC):
         The floor of the variances it learns; 0 where it learns none.
     n_features : int
         The number of data columns it describes.
+    supports_missing : bool
+        Whether :meth:`log_prob_observed` can leave missing entries out: its
+        columns are independent given ``out``, so that the log-density of the
+        observed ones is a sum of elements.
+    missing_fill : float
+        A value of x in the domain: it stands in for each missing entry before
+        :meth:`log_prob_elements` and :meth:`encoder_input`, so that no NaN
+        reaches the values or the gradients, and the entry is then left out.
     """
 
     name = None
@@ -98,6 +110,8 @@ class Likelihood(Configurable, nn.Module, ABC):
     observes_rows = False
     linearized_start = False
     min_variance = 0.0
+    supports_missing = True
+    missing_fill = 0.0
 
     def __init__(self, n_features):
         super().__init__()
@@ -162,6 +176,46 @@ class Likelihood(Configurable, nn.Module, ABC):
         """log p(x|out) per row: the sum of :meth:`log_prob_elements`."""
         return self.log_prob_elements(x, out).sum(-1)
 
+    def log_prob_observed(self, x, out, observed):
+        """log p(x_observed|out) per row, where ``observed`` (a boolean tensor
+        shaped as x) marks the entries that are not missing.
+
+        The columns are independent given out, so this is
+        :meth:`log_prob_elements` summed over the observed entries
+        (:meth:`observed_elements`). The missing entries (NaN in x) are
+        replaced first (:meth:`fill_missing`): masking a NaN afterwards would
+        still send NaN through the gradients.
+        """
+        elements = self.log_prob_elements(self.fill_missing(x, observed), out)
+        return (elements * self.observed_elements(observed)).sum(-1)
+
+    def fill_missing(self, x, observed):
+        """x with ``missing_fill`` at its missing entries."""
+        return torch.where(observed, x, self.missing_fill)
+
+    def observed_elements(self, observed):
+        """Which elements of :meth:`log_prob_elements` count, given the mask
+        of observed entries: the mask itself by default; a group of columns
+        that is one observation counts only where all of it is observed."""
+        return observed
+
+    def observed_inputs(self, observed):
+        """Which of :meth:`encoder_input`'s values are observed, given the
+        mask of observed entries: the mask itself by default, one per encoder
+        input."""
+        return observed
+
+    def observed_outputs(self, observed):
+        """Which of the decoder's outputs an observed entry constrains: the
+        mask itself by default, one per output."""
+        return observed
+
+    def missing_input(self, x_mean):
+        """What the encoder reads in place of each input of a missing entry,
+        from the training data's mean: that mean by default (the zero of
+        centred data, as in MIWAE)."""
+        return x_mean
+
     def log_prob_pairs(self, x, out):
         """log p(x_i | out_j) for every row i and decoder output j: (rows, outputs).
 
@@ -170,6 +224,30 @@ class Likelihood(Configurable, nn.Module, ABC):
         it, as exact scoring sizes its blocks for (rows, outputs) values.
         """
         return self.log_prob(x[:, None, :], out[None, :, :])
+
+    def log_prob_pairs_observed(self, x, out, observed):
+        """:meth:`log_prob_pairs` over the observed entries of each row only."""
+        return self.log_prob_observed(
+            x[:, None, :], out[None, :, :], observed[:, None, :]
+        )
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        """log E[sigmoid(intercept + slope * x)] per entry, x ~ p(x|out): the
+        log-probability that the self-masking model
+        (``skvae._core.missing.SelfMasking``) hides an entry, its value
+        integrated out. A likelihood that gives it (and
+        :meth:`sigmoid_tilted_mean`) supports ``missingness='self_masking'``."""
+        raise NotImplementedError(
+            f"likelihood={self.name!r} does not support missingness='self_masking'."
+        )
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        """E[x sigmoid(intercept + slope * x)] / E[sigmoid(intercept + slope * x)]
+        per entry, x ~ p(x|out): the mean of a value given that the
+        self-masking model hid it."""
+        raise NotImplementedError(
+            f"likelihood={self.name!r} does not support missingness='self_masking'."
+        )
 
     def curvature(self, x, out):
         """Second derivative of log p(x|out) in each output: the diagonal of
@@ -183,6 +261,14 @@ class Likelihood(Configurable, nn.Module, ABC):
         code that the Laplace proposal needs. From :meth:`curvature` by
         default, for a diagonal H."""
         curvature = self.curvature(x, out)
+        return (jacobian.mT * -curvature[:, None, :]) @ jacobian
+
+    def gauss_newton_observed(self, x, out, jacobian, observed):
+        """:meth:`gauss_newton` of the observed entries only: the outputs
+        that no observed entry constrains (:meth:`observed_outputs`) add
+        nothing."""
+        curvature = self.curvature(self.fill_missing(x, observed), out)
+        curvature = curvature * self.observed_outputs(observed)
         return (jacobian.mT * -curvature[:, None, :]) @ jacobian
 
     @abstractmethod
@@ -301,6 +387,35 @@ class GaussianLikelihood(Likelihood):
         squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + (out**2).sum(-1)
         return -0.5 * (squared + (_LOG_2PI + 2 * torch.log(scale)).sum())
 
+    def log_prob_pairs_observed(self, x, out, observed):
+        """The same over each row's observed entries: still matrix products,
+        the mask weighing each feature's terms."""
+        scale = self.variance().sqrt()
+        centre = out.mean(0)
+        weights = observed.to(out.dtype)
+        x = torch.where(observed, (x - centre) / scale, 0.0)
+        out = (out - centre) / scale
+        squared = (x**2).sum(-1)[:, None] - 2 * x @ out.T + weights @ (out**2).T
+        constant = weights @ (_LOG_2PI + 2 * torch.log(scale))
+        return -0.5 * (squared + constant[:, None])
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        return F.logsigmoid(self._probit_argument(out, slope, intercept))
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        # For x ~ N(mu, v), E[x f(x)] = mu E[f] + v d/dmu E[f] (Stein's
+        # lemma), so the tilted mean is mu + v d/dmu log E[f], here of the
+        # approximation that log_expected_sigmoid makes.
+        variance = self.variance()
+        kappa = _probit_kappa(slope, variance)
+        t = self._probit_argument(out, slope, intercept)
+        return out + variance * slope * kappa * torch.sigmoid(-t)
+
+    def _probit_argument(self, out, slope, intercept):
+        # MacKay (1992): E[sigmoid(a)] for a ~ N(m, s2) is close to
+        # sigmoid(m / sqrt(1 + pi s2 / 8)), within 0.02.
+        return (intercept + slope * out) * _probit_kappa(slope, self.variance())
+
     def curvature(self, x, out):
         return (-1 / self.variance()).expand_as(out)
 
@@ -367,6 +482,10 @@ class FullGaussianLikelihood(Likelihood):
     linear_gaussian = True
     needs_covariance = True
     log_concave = True
+    # The log-density of the observed entries is that of the sub-covariance,
+    # not a sum of elements; the estimators refuse NaN in its columns, and
+    # likelihood='auto' chooses the diagonal 'gaussian' for such columns.
+    supports_missing = False
     # Within a per-column plan it starts diagonal, as the Gaussian part would.
     linearized_start = True
 
@@ -404,6 +523,16 @@ class FullGaussianLikelihood(Likelihood):
         factor, log_det = self._factor()
         whitened = (x - out) @ factor
         return log_det - 0.5 * (x.shape[-1] * _LOG_2PI + (whitened**2).sum(-1))
+
+    def log_prob_observed(self, x, out, observed):
+        # Only within a per-column plan whose other columns have missing
+        # entries: every entry of this one's is observed.
+        _check_all_observed(observed, self.name)
+        return self.log_prob(x, out)
+
+    def gauss_newton_observed(self, x, out, jacobian, observed):
+        _check_all_observed(observed, self.name)
+        return self.gauss_newton(x, out, jacobian)
 
     def log_prob_pairs(self, x, out):
         factor, log_det = self._factor()
@@ -531,9 +660,27 @@ class BernoulliLikelihood(Likelihood):
     def log_prob_pairs(self, x, out):
         return x @ out.T - F.softplus(out).sum(-1)
 
+    def log_prob_pairs_observed(self, x, out, observed):
+        x = torch.where(observed, x, 0.0)
+        return x @ out.T - observed.to(out.dtype) @ F.softplus(out).T
+
     def curvature(self, x, out):
         probability = torch.sigmoid(out)
         return -probability * (1 - probability)
+
+    def log_expected_sigmoid(self, out, slope, intercept):
+        # Exact: x is 1 with probability sigmoid(out), else 0.
+        return torch.logaddexp(
+            F.logsigmoid(out) + F.logsigmoid(intercept + slope),
+            F.logsigmoid(-out) + F.logsigmoid(intercept),
+        )
+
+    def sigmoid_tilted_mean(self, out, slope, intercept):
+        return torch.exp(
+            F.logsigmoid(out)
+            + F.logsigmoid(intercept + slope)
+            - self.log_expected_sigmoid(out, slope, intercept)
+        )
 
     def mean(self, out):
         return torch.sigmoid(out)
@@ -574,6 +721,10 @@ class _StandardizedInput:
 
     def encoder_input(self, x):
         return (self._raw_input(x) - self.input_location) / self.input_scale
+
+    def missing_input(self, x_mean):
+        # The inputs at the training location, which standardizing makes 0.
+        return x_mean.new_zeros(self.n_encoder_inputs)
 
 
 @LIKELIHOODS.register
@@ -673,6 +824,14 @@ class LogNormalLikelihood(_StandardizedInput, GaussianLikelihood):
     linear_gaussian = False
     positive_only = True
     maps_input = True
+    # log 1 = 0: a missing entry's stand-in, in the domain.
+    missing_fill = 1.0
+    # The Gaussian's forms are of log x: the pairs of the observed entries
+    # take the general sum, and the self-masking model, which is of x, has no
+    # closed form here.
+    log_prob_pairs_observed = Likelihood.log_prob_pairs_observed
+    log_expected_sigmoid = Likelihood.log_expected_sigmoid
+    sigmoid_tilted_mean = Likelihood.sigmoid_tilted_mean
 
     def __init__(self, n_features, min_variance=1e-6):
         super().__init__(n_features, min_variance)
@@ -780,7 +939,7 @@ class CategoricalLikelihood(_StandardizedInput, Likelihood):
         if _n_columns(values) != 1:
             return {}
         _check_codes(values, estimator_name)
-        return {"n_levels": int(max(v.max() for v in values if v.size)) + 1}
+        return {"n_levels": int(_value_range(values)[1]) + 1}
 
     def check_domain(self, values, estimator_name):
         if self.codes:
@@ -807,6 +966,19 @@ class CategoricalLikelihood(_StandardizedInput, Likelihood):
         if self.codes:
             return self._code_log_prob(x, log_probabilities)[..., 0]
         return torch.einsum("...j,...j->...", x, log_probabilities)
+
+    def observed_elements(self, observed):
+        if self.codes:
+            return observed
+        # A one-hot group is one observation: observed only where all of it is.
+        return observed.all(-1, keepdim=True).expand_as(observed)
+
+    def observed_inputs(self, observed):
+        if self.codes:
+            return observed.expand(*observed.shape[:-1], self.n_levels)
+        return self.observed_elements(observed)
+
+    observed_outputs = observed_inputs
 
     def _code_log_prob(self, x, log_probabilities):
         shape = torch.broadcast_shapes(x.shape[:-1], log_probabilities.shape[:-1])
@@ -853,6 +1025,7 @@ class CategoricalLikelihood(_StandardizedInput, Likelihood):
         return x
 
     def observe(self, x):
+        x = x[~torch.isnan(x[:, 0])]  # missing codes count for no level
         counts = torch.bincount(x[:, 0].long(), minlength=self.n_levels)
         self._counts = counts + getattr(self, "_counts", 0)
 
@@ -962,6 +1135,66 @@ class ColumnLikelihood(Likelihood):
     def log_prob(self, x, out):
         return sum(p.log_prob(x_p, out_p) for p, x_p, out_p in self._split(x, out))
 
+    def log_prob_observed(self, x, out, observed):
+        return sum(
+            p.log_prob_observed(x_p, out_p, self._columns_of(i, observed))
+            for i, (p, x_p, out_p) in enumerate(self._split(x, out))
+        )
+
+    def fill_missing(self, x, observed):
+        return self._in_place(
+            [
+                p.fill_missing(self._columns_of(i, x), self._columns_of(i, observed))
+                for i, p in enumerate(self.likelihoods)
+            ]
+        )
+
+    def observed_elements(self, observed):
+        return self._in_place(
+            [
+                p.observed_elements(self._columns_of(i, observed))
+                for i, p in enumerate(self.likelihoods)
+            ]
+        )
+
+    def observed_inputs(self, observed):
+        # In the parts' order, as the encoder's inputs are.
+        return torch.cat(
+            [
+                p.observed_inputs(self._columns_of(i, observed))
+                for i, p in enumerate(self.likelihoods)
+            ],
+            -1,
+        )
+
+    def observed_outputs(self, observed):
+        return torch.cat(
+            [
+                p.observed_outputs(self._columns_of(i, observed))
+                for i, p in enumerate(self.likelihoods)
+            ],
+            -1,
+        )
+
+    def missing_input(self, x_mean):
+        return torch.cat(
+            [
+                p.missing_input(self._columns_of(i, x_mean))
+                for i, p in enumerate(self.likelihoods)
+            ]
+        )
+
+    def gauss_newton_observed(self, x, out, jacobian, observed):
+        return sum(
+            p.gauss_newton_observed(
+                x_p,
+                out_p,
+                jacobian[..., self._output_slices[i], :],
+                self._columns_of(i, observed),
+            )
+            for i, (p, x_p, out_p) in enumerate(self._split(x, out))
+        )
+
     def log_prob_pairs(self, x, out):
         return sum(
             p.log_prob_pairs(x_p, out_p) for p, x_p, out_p in self._split(x, out)
@@ -1038,13 +1271,17 @@ def _value_range(values):
     values = [v for v in values if v.size]
     if not values:
         return 0, 0
-    return min(v.min() for v in values), max(v.max() for v in values)
+    # fmin and fmax skip missing values (NaN), and copy nothing.
+    return (
+        min(np.fmin.reduce(v, axis=None) for v in values),
+        max(np.fmax.reduce(v, axis=None) for v in values),
+    )
 
 
 def _not_natural(values):
     """A value in ``values`` that is not a non-negative integer, or None."""
     for v in values:
-        bad = (v < 0) | (v != np.floor(v))
+        bad = ((v < 0) | (v != np.floor(v))) & ~np.isnan(v)
         if bad.any():
             return v[bad].flat[0]
     return None
@@ -1081,10 +1318,24 @@ def _check_codes(values, estimator_name, n_levels=None):
 
 def _not_one_hot(values):
     """``(row, values)`` of the rows of ``values`` (2-D arrays, in row order)
-    that are not one-hot."""
+    that are not one-hot; a row with a missing entry (NaN) is a missing
+    observation, and not checked."""
     start = 0
     for v in values:
         bad = ((v != 0) & (v != 1)).any(axis=1) | (v.sum(axis=1) != 1)
+        bad &= ~np.isnan(v).any(axis=1)
         for i in np.flatnonzero(bad)[:1]:
             yield start + int(i), v[i]
         start += v.shape[0]
+
+
+def _probit_kappa(slope, variance):
+    return torch.rsqrt(1 + math.pi / 8 * slope**2 * variance)
+
+
+def _check_all_observed(observed, name):
+    if not bool(observed.all()):
+        raise ValueError(
+            f"likelihood={name!r} cannot leave missing values out of its "
+            "density: use likelihood='gaussian' for columns with missing values."
+        )

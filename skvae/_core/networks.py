@@ -2,6 +2,7 @@
 that export them."""
 
 import copy
+import math
 from typing import Protocol
 
 import torch
@@ -149,28 +150,36 @@ NETWORKS = Registry("network builder")
 NETWORKS["linear_plus_mlp"] = linear_plus_mlp
 
 
-def build_vae(n_features, network, latent, likelihood):
+def build_vae(n_features, network, latent, likelihood, missingness=None):
     """The model whose networks ``network`` describes.
 
     ``network`` is plain data: ``{"name": builder name in NETWORKS, **its
-    keyword arguments}``.
+    keyword arguments}``. ``missingness`` is a model of which entries are
+    missing (``skvae._core.missing``), or None for values missing at random.
     """
     arguments = dict(network)
     builder = NETWORKS.lookup(arguments.pop("name"))
     encoder, decoder = builder(
         likelihood.n_encoder_inputs, likelihood.n_outputs, latent, **arguments
     )
-    return VAE(n_features, network, encoder, decoder, latent, likelihood)
+    return VAE(n_features, network, encoder, decoder, latent, likelihood, missingness)
 
 
 class VAE(nn.Module):
     """Encoder -> latent family -> decoder -> likelihood, as one module.
 
-    Which networks (:func:`build_vae`), latent family and likelihood are
-    plugged in is the estimator's choice.
+    Which networks (:func:`build_vae`), latent family, likelihood and
+    missingness model are plugged in is the estimator's choice.
+
+    A missing entry of x is a NaN. The methods that take ``observed``, the
+    mask of observed entries (``skvae._core.missing.observed_entries``), treat
+    it as unknown; ``observed=None`` (every entry observed) is the path of
+    complete data.
     """
 
-    def __init__(self, n_features, network, encoder, decoder, latent, likelihood):
+    def __init__(
+        self, n_features, network, encoder, decoder, latent, likelihood, missingness
+    ):
         super().__init__()
         # Kept so that the module can be described in plain data and rebuilt
         # (skvae._core.state), which is how estimators pickle and save.
@@ -180,12 +189,73 @@ class VAE(nn.Module):
         self.decoder = decoder
         self.latent = latent
         self.likelihood = likelihood
+        self.missingness = missingness
+        # What the encoder reads in place of a missing entry, per encoder
+        # input (Likelihood.missing_input): the training mean, so the zero of
+        # centred data, as in MIWAE (Mattei and Frellsen, 2019). NaN until
+        # initialize: a model saved before skvae kept it has none (see
+        # missing_fill_known).
+        self.register_buffer(
+            "input_fill", torch.full((likelihood.n_encoder_inputs,), math.nan)
+        )
 
-    def encode(self, x):
-        return self.latent.posterior(self.encoder(self.likelihood.encoder_input(x)))
+    def encode(self, x, observed=None):
+        inputs = encoder_inputs(self.likelihood, self.input_fill, x, observed)
+        return self.latent.posterior(self.encoder(inputs))
 
     def decode(self, z):
         return self.decoder(z)
+
+    def observation_log_prob(self, x, out, observed=None):
+        """log p(x_observed | out) per row, and with a missingness model
+        log p(x_observed, s | out), s the mask of missing entries."""
+        if observed is None:
+            log_prob = self.likelihood.log_prob(x, out)
+        else:
+            log_prob = self.likelihood.log_prob_observed(x, out, observed)
+        if self.missingness is not None:
+            log_prob = log_prob + self.missingness.log_prob(
+                x, out, observed, self.likelihood
+            )
+        return log_prob
+
+    def observation_log_prob_pairs(self, x, out, observed=None):
+        """:meth:`observation_log_prob` for every row i and decoder output j."""
+        if observed is None:
+            log_prob = self.likelihood.log_prob_pairs(x, out)
+        else:
+            log_prob = self.likelihood.log_prob_pairs_observed(x, out, observed)
+        if self.missingness is not None:
+            log_prob = log_prob + self.missingness.log_prob_pairs(
+                x, out, observed, self.likelihood
+            )
+        return log_prob
+
+    def observation_gauss_newton(self, x, out, jacobian, observed=None):
+        """The likelihood's ``gauss_newton`` term, without the missing entries
+        (they do not constrain the output)."""
+        if observed is None:
+            return self.likelihood.gauss_newton(x, out, jacobian)
+        return self.likelihood.gauss_newton_observed(x, out, jacobian, observed)
+
+    def missing_mean(self, out):
+        """E[x | out] for an entry known to be missing: the likelihood's mean,
+        or with a missingness model the mean given that it hid the entry."""
+        if self.missingness is None:
+            return self.likelihood.mean(out)
+        return self.missingness.missing_mean(out, self.likelihood)
+
+    def missing_sample(self, out, generator):
+        """A draw of each entry from p(x|out), or with a missingness model
+        from p(x | out, the entry is missing)."""
+        if self.missingness is None:
+            return self.likelihood.sample(out, generator)
+        return self.missingness.missing_sample(out, self.likelihood, generator)
+
+    def missing_fill_known(self):
+        """Whether the model knows what to show its encoder for a missing
+        entry (models saved by an skvae before 0.1 lack it)."""
+        return bool(torch.isfinite(self.input_fill).all())
 
     def decode_with_jacobian(self, z):
         """The decoder's output and its Jacobian in z: (rows, outputs, inputs)."""
@@ -207,6 +277,7 @@ class VAE(nn.Module):
                 self.likelihood.observe(x)
         weight = x_mean.new_zeros(self.likelihood.n_outputs, self.latent.n_components)
         self.decoder.set_linear(weight, self.likelihood.initialize(x_mean, x_var))
+        self.input_fill.copy_(self.likelihood.missing_input(x_mean))
 
     def supports_linear_start(self):
         """Whether the latent family and the likelihood let :meth:`linear_start`
@@ -310,10 +381,25 @@ class Encoder(nn.Module):
         self.network = copy.deepcopy(model.encoder)
         self.latent = copy.deepcopy(model.latent)
         self.likelihood = copy.deepcopy(model.likelihood)
+        self.register_buffer("input_fill", model.input_fill.clone())
 
     def forward(self, x):
-        code = self.network(self.likelihood.encoder_input(x))
-        return self.latent.mean(self.latent.posterior(code))
+        # Missing entries (NaN) read as in transform; complete rows read x
+        # itself, bit for bit.
+        inputs = encoder_inputs(self.likelihood, self.input_fill, x, ~torch.isnan(x))
+        return self.latent.mean(self.latent.posterior(self.network(inputs)))
+
+
+def encoder_inputs(likelihood, input_fill, x, observed=None):
+    """What the encoder reads of the rows ``x``: ``Likelihood.encoder_input``,
+    with ``input_fill`` in place of the inputs of each missing entry where
+    ``observed`` (the mask of observed entries) is given. A missing entry is
+    first given a value in the likelihood's domain
+    (``Likelihood.fill_missing``), so that no NaN reaches the map."""
+    if observed is None:
+        return likelihood.encoder_input(x)
+    inputs = likelihood.encoder_input(likelihood.fill_missing(x, observed))
+    return torch.where(likelihood.observed_inputs(observed), inputs, input_fill)
 
 
 class Decoder(nn.Module):

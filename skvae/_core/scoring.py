@@ -1,4 +1,5 @@
-"""Estimates of log p(x): what ``score_samples`` reports, in nats per row.
+"""Estimates of log p(x): what ``score_samples`` reports, in nats per row;
+and, by the same weighted draws, of the missing entries of x given the others.
 
 Each latent family names its estimate (``LatentFamily.scoring``), and
 :func:`log_likelihood` is the one place that dispatches on it:
@@ -19,6 +20,7 @@ import math
 import torch
 
 from .latents import triangular_inverse
+from .missing import observed_entries
 from .noise import draw_blocks, n_draws
 from .objectives import elbo
 
@@ -59,6 +61,97 @@ ESTIMATES = {
 }
 
 
+def conditional_mean(model, x, noise, max_bytes=None):
+    """x with each missing entry (NaN) replaced by E[x_missing | x_observed].
+
+    The expectation is self-normalized importance sampling with the draws of
+    the estimate that the latent family names (MIWAE's imputation, Mattei and
+    Frellsen, 2019): sum_k w_k E[x_missing | z_k] / sum_k w_k, w_k the
+    importance weights of log p(x_observed). With a missingness model, the
+    weights hold log p(s|x_observed, z_k) and E[x_missing | z_k] is the mean
+    given that the entry is missing. Observed entries come back unchanged.
+    """
+    observed = observed_entries(x)
+    if observed is None:
+        return x
+    top = total = weighted = None  # running max, sum of weights, weighted sum
+    for log_weights, out in weighted_draws(model, x, noise, max_bytes):
+        block_top = log_weights.max(0).values
+        new_top = block_top if top is None else torch.maximum(top, block_top)
+        # A row whose every weight so far is 0 (log -inf) must not give NaN.
+        new_top = torch.where(torch.isfinite(new_top), new_top, 0.0)
+        weights = torch.exp(log_weights - new_top)
+        values = _weighted_sum(weights, model.missing_mean(out))
+        if top is None:
+            total, weighted = weights.sum(0), values
+        else:
+            shrink = torch.exp(top - new_top)
+            total = total * shrink + weights.sum(0)
+            weighted = weighted * shrink[:, None] + values
+        top = new_top
+    mean = weighted / total[:, None]
+    # Rows that no draw explains at all (every weight 0) get the training mean.
+    mean = torch.where(torch.isfinite(mean), mean, model.input_fill)
+    return torch.where(observed, x, mean)
+
+
+def conditional_sample(model, x, noise, generator, max_bytes=None):
+    """x with each missing entry replaced by a draw from p(x_missing |
+    x_observed): sampling importance resampling with the draws of
+    :func:`conditional_mean` (one draw z_k picked per row in proportion to
+    its weight), then x_missing from p(x_missing | z_k) (given that the
+    entries are missing, with a missingness model). Observed entries come
+    back unchanged; ``generator`` makes the random choices.
+    """
+    observed = observed_entries(x)
+    if observed is None:
+        return x
+    rows = torch.arange(x.shape[0], device=x.device)
+    total = picked = None  # running log-sum of the weights, and the pick's output
+    for log_weights, out in weighted_draws(model, x, noise, max_bytes):
+        # The Gumbel-max trick picks a draw of the block; the block's pick
+        # then replaces the running one with probability block / total.
+        gumbel = -torch.log(-torch.log(_uniform(log_weights.shape, generator, x)))
+        index = torch.argmax(log_weights + gumbel, dim=0)
+        block_out = out[index] if out.ndim == 2 else out[index, rows]
+        block_total = torch.logsumexp(log_weights, dim=0)
+        if total is None:
+            total, picked = block_total, block_out
+            continue
+        total = torch.logaddexp(total, block_total)
+        keep = _uniform(total.shape, generator, x) >= torch.exp(block_total - total)
+        picked = torch.where(keep[:, None], picked, block_out)
+    return torch.where(observed, x, model.missing_sample(picked, generator))
+
+
+def weighted_draws(model, x, noise, max_bytes=None):
+    """``(log_weights, out)`` per block of the draws of the estimate that the
+    latent family names: the log importance weights, (draws, rows), and the
+    decoder's outputs, (draws, rows, n_features), or (draws, n_features) for
+    the codes of an exact sum, which every row shares."""
+    scoring = model.latent.scoring
+    if scoring == "exact":
+        chunks = code_chunks(model, x, *chunk_sizes(model, x, max_bytes))
+        return ((log_weights.T, out) for log_weights, out in chunks)
+    if scoring == "laplace":
+        return ((lw, out) for lw, out, _ in laplace_draws(model, x, noise))
+    return importance_weighted_draws(model, x, noise)
+
+
+def _weighted_sum(weights, values):
+    """sum_k weights[k, i] values[k, i] per row i; values shared by the rows
+    when they are (draws, n_features)."""
+    if values.ndim == 2:
+        return weights.T @ values
+    return torch.einsum("kr,krf->rf", weights, values)
+
+
+def _uniform(shape, generator, like):
+    u = torch.rand(shape, generator=generator, device=generator.device)
+    # In (0, 1): the Gumbel trick takes log(-log(u)).
+    return u.clamp(torch.finfo(u.dtype).tiny, 1 - 1e-7).to(like.device)
+
+
 def importance_weighted_log_likelihood(model, x, noise):
     """The importance-weighted bound on log p(x) per row (Burda et al., 2016).
 
@@ -66,18 +159,30 @@ def importance_weighted_log_likelihood(model, x, noise):
     log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x); the bound tightens
     as K grows. ``noise`` has shape (K, rows, n_components), or is a
     :class:`~skvae._core.noise.RowDraws` that makes the draws block by block.
+    Where x has missing entries (NaN), the bound is on log p(x_observed).
     """
-    posterior = model.encode(x)
-    parts = []  # per block of draws: log sum_k of its weights, per row
+    parts = [  # per block of draws: log sum_k of its weights, per row
+        torch.logsumexp(log_weights, dim=0)
+        for log_weights, _ in importance_weighted_draws(model, x, noise)
+    ]
+    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws(noise))
+
+
+def importance_weighted_draws(model, x, noise):
+    """``(log_weights, out)`` for each block of draws z_k from q(z|x): the
+    log importance weights p(x|z_k) p(z_k) / q(z_k|x), (draws, rows), and the
+    decoder's outputs, (draws, rows, n_features)."""
+    observed = observed_entries(x)
+    posterior = model.encode(x, observed)
     for _, block in draw_blocks(noise):
         z = model.latent.sample(posterior, block)  # (draws, rows, n_components)
+        out = model.decode(z)
         log_weights = (
-            model.likelihood.log_prob(x, model.decode(z))
+            model.observation_log_prob(x, out, observed)
             + model.latent.log_prior(z)
             - model.latent.log_posterior(z, posterior)
         )
-        parts.append(torch.logsumexp(log_weights, dim=0))
-    return torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws(noise))
+        yield log_weights, out
 
 
 # Share of the importance draws made from the prior rather than from the Laplace
@@ -105,7 +210,26 @@ def laplace_log_likelihood(model, x, noise):
     decoder's output (``Likelihood.log_concave``); under any other, every draw
     comes from the prior. ``noise`` has shape (K, rows, n_components).
     """
+    parts, valid = [], None  # per block of draws: log sum_k of its weights
+    for log_weights, _, rows_valid in laplace_draws(model, x, noise):
+        parts.append(torch.logsumexp(log_weights, dim=0))
+        valid = rows_valid
+    log_likelihood = torch.logsumexp(torch.stack(parts), dim=0) - math.log(
+        n_draws(noise)
+    )
+    if valid is None:
+        return log_likelihood
+    return torch.where(valid, log_likelihood, -math.inf)
+
+
+def laplace_draws(model, x, noise):
+    """``(log_weights, out, valid)`` for each block of the draws that
+    :func:`laplace_log_likelihood` describes: the log importance weights
+    against the mixture of proposals, (draws, rows), the decoder's outputs,
+    and which rows have a Laplace approximation (None where no draw is from
+    it)."""
     latent = model.latent
+    observed = observed_entries(x)
     n_total = n_draws(noise)
     n_prior = n_total
     if model.likelihood.log_concave:
@@ -114,7 +238,7 @@ def laplace_log_likelihood(model, x, noise):
     valid = None
     if n_laplace:
         centre, cholesky, valid = laplace_approximation(
-            model, x, latent.mean(model.encode(x))
+            model, x, latent.mean(model.encode(x, observed)), observed
         )
         scale = triangular_inverse(cholesky).mT  # z = centre + scale @ eps
         log_laplace_normalizer = (
@@ -124,7 +248,6 @@ def laplace_log_likelihood(model, x, noise):
     components = latent.systematic_components(n_prior)
     n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
     log_shares = torch.log(n_per_component / n_total).to(x)
-    parts = []  # per block of draws: log sum_k of its weights, per row
     for start, block in draw_blocks(noise):
         # Draws number start to stop - 1: the Laplace ones first, then the prior's.
         stop = start + block.shape[0]
@@ -146,14 +269,11 @@ def laplace_log_likelihood(model, x, noise):
             )
         log_proposal = torch.logsumexp(log_proposals, dim=-1)
         log_prior = torch.logsumexp(latent.prior_log_weights + log_components, dim=-1)
+        out = model.decode(z)
         log_weights = (
-            model.likelihood.log_prob(x, model.decode(z)) + log_prior - log_proposal
+            model.observation_log_prob(x, out, observed) + log_prior - log_proposal
         )
-        parts.append(torch.logsumexp(log_weights, dim=0))
-    log_likelihood = torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_total)
-    if valid is None:
-        return log_likelihood
-    return torch.where(valid, log_likelihood, -math.inf)
+        yield log_weights, out, valid
 
 
 # Steps from the code toward the mode of p(z|x). The code maximises the
@@ -165,7 +285,7 @@ def laplace_log_likelihood(model, x, noise):
 _STEPS_TO_MODE = 2
 
 
-def laplace_approximation(model, x, code):
+def laplace_approximation(model, x, code, observed=None):
     """A Gaussian approximation N(centre, P^-1) of p(z|x), from the code.
 
     Returns the centre, the Cholesky factor C of the precision, P = C C^T, and
@@ -177,38 +297,41 @@ def laplace_approximation(model, x, code):
     Starting from the code, each step z += P^-1 grad log p(x, z) is kept only
     for the rows whose log p(x, z) it raises.
     """
-    cholesky, valid = _precision_cholesky(model, x, code)
-    centre, log_joint = code, _log_joint(model, x, code)
+    cholesky, valid = _precision_cholesky(model, x, code, observed)
+    centre, log_joint = code, _log_joint(model, x, code, observed)
     for _ in range(_STEPS_TO_MODE):
-        gradient = _log_joint_gradient(model, x, centre)
+        gradient = _log_joint_gradient(model, x, centre, observed)
         step = torch.cholesky_solve(gradient.to(cholesky)[..., None], cholesky)
         candidate = centre + step[..., 0].to(centre)
-        candidate_log_joint = _log_joint(model, x, candidate)
+        candidate_log_joint = _log_joint(model, x, candidate, observed)
         better = candidate_log_joint > log_joint
         centre = torch.where(better[:, None], candidate, centre)
         log_joint = torch.where(better, candidate_log_joint, log_joint)
     return centre, cholesky.to(code), valid
 
 
-def _log_joint(model, x, z):
-    return model.likelihood.log_prob(x, model.decode(z)) + model.latent.log_prior(z)
+def _log_joint(model, x, z, observed):
+    log_prob = model.observation_log_prob(x, model.decode(z), observed)
+    return log_prob + model.latent.log_prior(z)
 
 
-def _log_joint_gradient(model, x, z):
+def _log_joint_gradient(model, x, z, observed):
     # Reverse mode with torch.autograd: unlike torch.func's transforms it keeps
     # no process-global state, so scoring from several threads is safe.
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(_log_joint(model, x, z).sum(), z)
+        (gradient,) = torch.autograd.grad(_log_joint(model, x, z, observed).sum(), z)
     return gradient
 
 
-def _precision_cholesky(model, x, z):
+def _precision_cholesky(model, x, z, observed):
     """The Cholesky factor of the Laplace precision at z, in float64, and
     which rows have one (an extreme row can make its precision non-finite or
     numerically indefinite; the others are unaffected)."""
     out, jacobian = model.decode_with_jacobian(z)
-    precision = model.likelihood.gauss_newton(x, out, jacobian)
+    # A missingness model's own curvature is left out: this is only the
+    # proposal, and the weights hold the full log-likelihood.
+    precision = model.observation_gauss_newton(x, out, jacobian, observed)
     precision = precision + model.latent.prior_precision(z)
     # The curvature can span many orders of magnitude (a Gaussian likelihood's
     # variance floor is 1e-6): factor in float64 where the device has it.
@@ -242,24 +365,48 @@ def exact_log_likelihood(model, x, max_bytes=None):
     of it.
     """
     latent = model.latent
-    n_codes = 2**latent.n_components
+    code_chunk, row_chunk = chunk_sizes(model, x, max_bytes)
+    parts = []  # per chunk of codes: log sum_z p(x|z) over the chunk, per row
+    for log_weights, _ in code_chunks(model, x, code_chunk, row_chunk):
+        parts.append(torch.logsumexp(log_weights, 1))
+    log_prior = -latent.n_components * _LOG_2
+    return torch.logsumexp(torch.stack(parts, dim=1), dim=1) + log_prior
+
+
+def chunk_sizes(model, x, max_bytes):
+    """Codes and rows per chunk of :func:`code_chunks`: with ``max_bytes``, a
+    chunk's decoder activations, and a (rows, codes) block of terms, each
+    hold at most half of it."""
     code_chunk, row_chunk = _CODE_CHUNK, _ROW_CHUNK
     if max_bytes is not None:
+        n_codes = 2**model.latent.n_components
         itemsize = x.element_size()
         width = sum(p.shape[0] for p in model.decoder.parameters() if p.ndim == 1)
         code_chunk = max(1, min(n_codes, max_bytes // (4 * itemsize * width)))
         row_chunk = max(1, max_bytes // (6 * itemsize * code_chunk))
-    parts = []  # per chunk of codes: log sum_z p(x|z) over the chunk, per row
+    return code_chunk, row_chunk
+
+
+def code_chunks(model, x, code_chunk, row_chunk):
+    """``(log p(x_i|z_j), out_j)`` for chunks of ``code_chunk`` codes z_j of
+    a binary latent: (rows, codes) and (codes, n_features), each chunk
+    decoded once and scored against the rows ``row_chunk`` at a time."""
+    latent = model.latent
+    observed = observed_entries(x)
+    n_codes = 2**latent.n_components
     for start in range(0, n_codes, code_chunk):
         stop = min(start + code_chunk, n_codes)
         out = model.decode(latent.codes(start, stop, x.dtype, x.device))
-        parts.append(
-            torch.cat(
-                [
-                    torch.logsumexp(model.likelihood.log_prob_pairs(rows, out), 1)
-                    for rows in x.split(row_chunk)
-                ]
-            )
-        )
-    log_prior = -latent.n_components * _LOG_2
-    return torch.logsumexp(torch.stack(parts, dim=1), dim=1) + log_prior
+        if observed is None:
+            blocks = [
+                model.observation_log_prob_pairs(rows, out)
+                for rows in x.split(row_chunk)
+            ]
+        else:
+            blocks = [
+                model.observation_log_prob_pairs(rows, out, mask)
+                for rows, mask in zip(
+                    x.split(row_chunk), observed.split(row_chunk), strict=True
+                )
+            ]
+        yield torch.cat(blocks), out

@@ -13,6 +13,7 @@ import torch
 
 from .latents import LATENTS
 from .likelihoods import LIKELIHOODS, ColumnLikelihood
+from .missing import MISSINGNESS
 from .networks import build_vae
 
 
@@ -22,8 +23,12 @@ def module_config(module):
     ``{"n_features", "network", "latent", "likelihood"}``, the last three
     each ``{"name": ..., **its arguments}``; a :class:`ColumnLikelihood` is
     ``{"name": "columns", "parts": [{"name": ..., "columns": [...], **its
-    arguments}, ...]}``.
+    arguments}, ...]}``; and ``"missingness"``, the name of the model of
+    missing entries, where there is one.
     """
+    missingness = {}
+    if module.missingness is not None:
+        missingness = {"missingness": _registered_name(MISSINGNESS, module.missingness)}
     return {
         "n_features": module.n_features,
         "network": _plain(module.network),
@@ -33,6 +38,7 @@ def module_config(module):
             **module.latent.config(),
         },
         "likelihood": _likelihood_config(module.likelihood),
+        **missingness,
     }
 
 
@@ -52,14 +58,21 @@ def build_module(config, arrays, device="cpu"):
     """
     n_features = config["n_features"]
     latent = dict(config["latent"])
+    missingness = config.get("missingness")
+    if missingness is not None:
+        missingness = MISSINGNESS.lookup(missingness)(n_features)
     with torch.random.fork_rng(devices=[]):
         module = build_vae(
             n_features,
             _network_config(config),
             LATENTS.lookup(latent.pop("name"))(**latent),
             _build_likelihood(config["likelihood"], n_features),
+            missingness,
         )
     tensors = {name: torch.tensor(array) for name, array in arrays.items()}
+    # Models saved before skvae kept the training mean that stands in for
+    # missing entries keep the NaN that says it is unknown.
+    tensors.setdefault("input_fill", module.input_fill)
     # Buffers whose shape is set after training (the mixture prior of a
     # DeterministicLatent) are replaced rather than copied into.
     for name, buffer in list(module.named_buffers()):

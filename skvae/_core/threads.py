@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import torch
 from threadpoolctl import threadpool_limits
 
+from .missing import observed_entries
 from .objectives import training_loss
 
 # Steps timed with each thread count, after one untimed step each.
@@ -58,7 +59,7 @@ def fit_threads(n_threads):
                 yield
 
 
-def fastest_thread_count(model, x, most):
+def fastest_thread_count(model, x, most, n_draws=1):
     """1 or ``most``: whichever trains ``model`` on the batch ``x`` faster.
 
     Times forward and backward passes of a copy of the model (the model, its
@@ -73,9 +74,10 @@ def fastest_thread_count(model, x, most):
         return 1
     probe = copy.deepcopy(model).train()
     generator = torch.Generator().manual_seed(0)
+    observed = observed_entries(x)
 
     def step():
-        loss, _, _ = training_loss(probe, x, 1.0, generator)
+        loss, _, _ = training_loss(probe, x, 1.0, generator, observed, n_draws)
         probe.zero_grad(set_to_none=True)
         loss.backward()
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .noise import n_draws
 from .objectives import elbo, training_loss
+from .scoring import importance_weighted_log_likelihood
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class TrainingSettings:
     # With validation data: the weight of each step's parameters in their
     # exponential moving average, which validation scores and fit returns.
     ema: float = 0.0
+    # Draws per row of the bound trained: 1 is the ELBO, more the
+    # importance-weighted bound (the validation score is then that bound too).
+    n_draws: int = 1
+    # Whether the data has missing entries (NaN): decided once per fit, so
+    # that no batch has to ask (on a GPU, asking waits for the device).
+    missing: bool = False
 
 
 @dataclass
@@ -160,9 +168,17 @@ def _check_finite(name, value, epoch):
 
 
 def _validation_score(model, data, noise, beta):
-    """Mean beta-ELBO of the validation rows, in nats per row."""
+    """Mean beta-ELBO of the validation rows, in nats per row, or the
+    importance-weighted bound where ``noise`` makes more than one draw."""
     model.eval()
-    return evaluate(lambda x: elbo(model, x, noise(x), beta), data).mean().item()
+
+    def score(x):
+        draws = noise(x)
+        if n_draws(draws) > 1:
+            return importance_weighted_log_likelihood(model, x, draws)
+        return elbo(model, x, draws, beta)
+
+    return evaluate(score, data).mean().item()
 
 
 def _run_epoch(model, optimizer, data, settings, generators, history, average=None):
@@ -175,7 +191,10 @@ def _run_epoch(model, optimizer, data, settings, generators, history, average=No
     totals = torch.zeros(3, device=generators.noise.device)
     for x in _shuffled_batches(data, settings.batch_size, generators.permutation):
         beta = beta_at(history.n_steps, settings.beta, settings.warmup_steps)
-        loss, reconstruction, kl = training_loss(model, x, beta, generators.noise)
+        observed = ~torch.isnan(x) if settings.missing else None
+        loss, reconstruction, kl = training_loss(
+            model, x, beta, generators.noise, observed, settings.n_draws
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

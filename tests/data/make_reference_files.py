@@ -12,6 +12,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 
@@ -36,19 +37,36 @@ MODELS = {
     "bernoulli_vae": BernoulliVAE(4, likelihood="bernoulli", **SMALL),
     # The mixture prior: a scikit-learn estimator among the fitted attributes.
     "autoencoder_gmm": AutoencoderGMM(2, n_mixture_components=3, **SMALL),
+    # From schema version 3: trained on data with missing values, with the
+    # self-masking model of them (fitted on reference_data(missing=True)).
+    "gaussian_vae_missing": GaussianVAE(2, missingness="self_masking", **SMALL),
 }
+# The schema version each model first appears in.
+SINCE = {"gaussian_vae_missing": 3}
 
 
-def reference_data():
-    """The rows the reference models are fitted on and checked with."""
+def models(schema_version):
+    """The reference models of a schema version, by name."""
+    return {
+        name: model
+        for name, model in MODELS.items()
+        if SINCE.get(name, 1) <= schema_version
+    }
+
+
+def reference_data(missing=False):
+    """The rows the reference models are fitted on and checked with; with
+    ``missing``, every seventh entry is NaN."""
     X = load_digits().data[:300] / 16
+    if missing:
+        X.reshape(-1)[::7] = np.nan
     return pd.DataFrame(X, columns=[f"pixel_{i}" for i in range(64)])
 
 
 def main():
-    X = reference_data()
     expected = {}
-    for name, model in MODELS.items():
+    for name, model in models(SCHEMA_VERSION).items():
+        X = reference_data(missing=name == "gaussian_vae_missing")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X if name == "gaussian_vae" else X.to_numpy())
