@@ -1011,14 +1011,7 @@ class BaseVAE(
         batch_size, block_size = self._score_plan(module, dtype.itemsize)
 
         def scores(module, x):
-            draws = RowDraws(
-                x,
-                self._eval_seed,
-                n_draws,
-                module.latent.n_components,
-                module.latent.noise_from_uniform,
-                block_size,
-            )
+            draws = self._row_draws(module, x, n_draws, block_size)
             estimate = log_likelihood(module, x, draws, budget_bytes() // 2)
             return _nan_to_minus_inf(estimate)
 
@@ -1039,19 +1032,25 @@ class BaseVAE(
             generator = torch.Generator(device=self.device_).manual_seed(seed)
 
         def impute(module, x):
-            draws = RowDraws(
-                x,
-                self._eval_seed,
-                n_draws,
-                module.latent.n_components,
-                module.latent.noise_from_uniform,
-                block_size,
-            )
+            draws = self._row_draws(module, x, n_draws, block_size)
             if generator is None:
                 return conditional_mean(module, x, draws, budget_bytes() // 2)
             return conditional_sample(module, x, draws, generator, budget_bytes() // 2)
 
         return self._map_rows(X, impute, batch_size=batch_size)
+
+    def _row_draws(self, module, x, n_draws, block_size):
+        """``n_draws`` latent draws for each row of ``x``, keyed on the row's
+        values and the fitted seed: the same row gets the same draws in
+        ``score_samples`` and in imputation, whatever its batch."""
+        return RowDraws(
+            x,
+            self._eval_seed,
+            n_draws,
+            module.latent.n_components,
+            module.latent.noise_from_uniform,
+            block_size,
+        )
 
     def score(self, X, y=None):
         """Mean log-likelihood estimate of the rows of X, in nats.
