@@ -1123,6 +1123,22 @@ class ColumnLikelihood(Likelihood):
         for i, likelihood in enumerate(self.likelihoods):
             yield likelihood, self._columns_of(i, x), out[..., self._output_slices[i]]
 
+    def _by_columns(self, method, x, *args):
+        """Each part's ``method`` of its own columns of ``x``, in the parts'
+        order."""
+        return [
+            getattr(p, method)(self._columns_of(i, x), *args)
+            for i, p in enumerate(self.likelihoods)
+        ]
+
+    def _by_outputs(self, method, out, *args):
+        """Each part's ``method`` of its own decoder outputs, in the parts'
+        order."""
+        return [
+            getattr(p, method)(out[..., self._output_slices[i]], *args)
+            for i, p in enumerate(self.likelihoods)
+        ]
+
     def _in_place(self, pieces):
         """The parts' columns, one after the other, put back in column order."""
         return torch.cat(pieces, -1).index_select(-1, self._order)
@@ -1150,39 +1166,17 @@ class ColumnLikelihood(Likelihood):
         )
 
     def observed_elements(self, observed):
-        return self._in_place(
-            [
-                p.observed_elements(self._columns_of(i, observed))
-                for i, p in enumerate(self.likelihoods)
-            ]
-        )
+        return self._in_place(self._by_columns("observed_elements", observed))
 
     def observed_inputs(self, observed):
         # In the parts' order, as the encoder's inputs are.
-        return torch.cat(
-            [
-                p.observed_inputs(self._columns_of(i, observed))
-                for i, p in enumerate(self.likelihoods)
-            ],
-            -1,
-        )
+        return torch.cat(self._by_columns("observed_inputs", observed), -1)
 
     def observed_outputs(self, observed):
-        return torch.cat(
-            [
-                p.observed_outputs(self._columns_of(i, observed))
-                for i, p in enumerate(self.likelihoods)
-            ],
-            -1,
-        )
+        return torch.cat(self._by_columns("observed_outputs", observed), -1)
 
     def missing_input(self, x_mean):
-        return torch.cat(
-            [
-                p.missing_input(self._columns_of(i, x_mean))
-                for i, p in enumerate(self.likelihoods)
-            ]
-        )
+        return torch.cat(self._by_columns("missing_input", x_mean))
 
     def gauss_newton_observed(self, x, out, jacobian, observed):
         return sum(
@@ -1213,38 +1207,16 @@ class ColumnLikelihood(Likelihood):
         )
 
     def mean(self, out):
-        return self._in_place(
-            [
-                p.mean(out[..., self._output_slices[i]])
-                for i, p in enumerate(self.likelihoods)
-            ]
-        )
+        return self._in_place(self._by_outputs("mean", out))
 
     def sample(self, out, generator):
-        return self._in_place(
-            [
-                p.sample(out[..., self._output_slices[i]], generator)
-                for i, p in enumerate(self.likelihoods)
-            ]
-        )
+        return self._in_place(self._by_outputs("sample", out, generator))
 
     def encoder_input(self, x):
-        return torch.cat(
-            [
-                p.encoder_input(self._columns_of(i, x))
-                for i, p in enumerate(self.likelihoods)
-            ],
-            -1,
-        )
+        return torch.cat(self._by_columns("encoder_input", x), -1)
 
     def start_slope(self, out):
-        return torch.cat(
-            [
-                p.start_slope(out[..., self._output_slices[i]])
-                for i, p in enumerate(self.likelihoods)
-            ],
-            -1,
-        )
+        return torch.cat(self._by_outputs("start_slope", out), -1)
 
     def set_start_variance(self, noise):
         for i, likelihood in enumerate(self.likelihoods):
