@@ -39,7 +39,11 @@ class VAEImputer(TransformerMixin, BaseEstimator):
     self-normalized importance sampling with ``n_importance_samples`` draws
     from the encoder's posterior; observed entries are returned unchanged.
     With ``sample_posterior=True`` it draws the missing entries from their
-    conditional distribution instead, for multiple imputation.
+    conditional distribution instead, for multiple imputation. A categorical
+    column of integer codes is filled with its most probable level given the
+    row (an average of codes is no level), a one-hot group with its levels'
+    probabilities (the expectation of the one-hot code); drawn, both are
+    levels.
 
     It goes wherever :class:`~sklearn.impute.IterativeImputer` or
     :class:`~sklearn.impute.KNNImputer` goes: before a classifier in a

@@ -142,6 +142,98 @@ def test_any_skvae_model_and_the_self_masking_one(binary_digits):
             np.testing.assert_array_equal(imputed[~hidden], X[~hidden])
 
 
+def _coded_table(n=300, seed=0):
+    """A number that is twice a hidden level plus noise, and the level as
+    an integer code 0, 1, 2."""
+    rng = np.random.RandomState(seed)
+    level = rng.randint(0, 3, n)
+    X = np.column_stack([2.0 * level + 0.2 * rng.randn(n), level]).astype(float)
+    return X, level
+
+
+def test_a_coded_category_is_filled_with_a_level():
+    # An average of integer codes is no level (halfway between two codes);
+    # the imputer fills in the most probable level given the row.
+    X, level = _coded_table()
+    hidden = np.random.RandomState(1).uniform(size=len(X)) < 0.3
+    holes = X.copy()
+    holes[hidden, 1] = np.nan
+    model = GaussianVAE(
+        1,
+        likelihood=[("gaussian", [0]), ("categorical", [1])],
+        hidden_layer_sizes=(16,),
+        max_iter=200,
+        device="cpu",
+        random_state=0,
+    )
+    imputer = _fit(VAEImputer(model, n_importance_samples=50, random_state=0), holes)
+    for sample, accuracy in ((False, 0.9), (True, 0.5)):
+        # transform reads sample_posterior: one fit serves both.
+        imputed = imputer.set_params(sample_posterior=sample).transform(holes)
+        imputed = imputed[hidden, 1]
+        assert set(np.unique(imputed)) <= {0.0, 1.0, 2.0}
+        # The number tells the level apart (levels 2 apart, noise 0.2); draws
+        # of the level are right more often than chance (1/3).
+        assert np.mean(imputed == level[hidden]) > accuracy
+
+
+def test_a_one_hot_group_is_filled_with_its_levels_probabilities():
+    X, level = _coded_table()
+    X = np.column_stack([X[:, :1], np.eye(3)[level]])
+    hidden = np.random.RandomState(1).uniform(size=len(X)) < 0.3
+    holes = X.copy()
+    holes[hidden, 1:] = np.nan
+    model = GaussianVAE(
+        1,
+        likelihood=[("gaussian", [0]), ("categorical", [1, 2, 3])],
+        hidden_layer_sizes=(16,),
+        max_iter=200,
+        device="cpu",
+        random_state=0,
+    )
+    imputed = _fit(VAEImputer(model, n_importance_samples=50), holes).transform(holes)
+    probabilities = imputed[hidden, 1:]
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+    assert np.mean(probabilities.argmax(1) == level[hidden]) > 0.9
+
+
+def test_a_row_no_draw_explains_gets_the_draws_plain_average(data, monkeypatch):
+    # Where every importance weight of a row is 0, the weighted average is
+    # 0/0: the row gets the unweighted average of the draws' means, in the
+    # data's units (not what the encoder reads for a missing entry).
+    import torch
+
+    from skvae._core import scoring
+
+    X, holes, hidden = data
+    imputer = _fit(_imputer(), holes)
+    draws = scoring.weighted_draws
+
+    def unexplained_first_row(model, x, noise, max_bytes=None):
+        for log_weights, out in draws(model, x, noise, max_bytes):
+            log_weights = log_weights.clone()
+            log_weights[:, 0] = -torch.inf
+            yield log_weights, out
+
+    expected = {}
+    original = scoring.conditional_mean
+
+    def spy(model, x, noise, max_bytes=None):
+        means = [model.missing_terms(out)[:, 0] for _, out in draws(model, x, noise)]
+        expected["row"] = torch.cat(means).mean(0)
+        return original(model, x, noise, max_bytes)
+
+    monkeypatch.setattr(scoring, "weighted_draws", unexplained_first_row)
+    row = holes[:1]
+    monkeypatch.setattr("skvae._base.conditional_mean", spy)
+    imputed = imputer.transform(row)[0]
+    assert np.isfinite(imputed).all()
+    missing = np.isnan(row[0])
+    np.testing.assert_allclose(
+        imputed[missing], expected["row"].numpy()[missing], rtol=1e-4, atol=1e-6
+    )
+
+
 def test_goes_where_scikit_learns_imputers_go(data, digits):
     _, holes, _ = data
     y = digits[1][:150]

@@ -123,6 +123,11 @@ class Likelihood(Configurable, nn.Module, ABC):
         return self.n_features
 
     @property
+    def expected_terms_width(self):
+        """The width of :meth:`expected_terms`'s result."""
+        return self.n_features
+
+    @property
     def n_encoder_inputs(self):
         """The width of :meth:`encoder_input`'s result."""
         return self.n_features
@@ -278,6 +283,16 @@ class Likelihood(Configurable, nn.Module, ABC):
     @abstractmethod
     def sample(self, out, generator):
         """A draw of x from p(x|out)."""
+
+    def expected_terms(self, out):
+        """What imputation averages over latent draws to estimate
+        E[x_missing | x_observed]: the mean here, one term per column;
+        :meth:`from_expected_terms` turns their average into values."""
+        return self.mean(out)
+
+    def from_expected_terms(self, terms):
+        """The imputed values of the average of :meth:`expected_terms`."""
+        return terms
 
     def observe(self, x):
         """See a block of training rows (float32) before :meth:`initialize`,
@@ -928,6 +943,10 @@ class CategoricalLikelihood(_StandardizedInput, Likelihood):
         return self.n_levels
 
     @property
+    def expected_terms_width(self):
+        return self.n_levels
+
+    @property
     def n_encoder_inputs(self):
         return self.n_levels
 
@@ -1009,6 +1028,16 @@ class CategoricalLikelihood(_StandardizedInput, Likelihood):
         if self.codes:
             return out.argmax(-1, keepdim=True).to(out.dtype)
         return torch.softmax(out, -1)
+
+    def expected_terms(self, out):
+        # An average of codes is no level: imputation averages the levels'
+        # probabilities, and fills in the most probable level of the average.
+        return torch.softmax(out, -1)
+
+    def from_expected_terms(self, terms):
+        if self.codes:
+            return terms.argmax(-1, keepdim=True).to(terms.dtype)
+        return terms
 
     def sample(self, out, generator):
         probability = torch.softmax(out, -1)
@@ -1101,6 +1130,10 @@ class ColumnLikelihood(Likelihood):
     @property
     def n_outputs(self):
         return sum(p.n_outputs for p in self.likelihoods)
+
+    @property
+    def expected_terms_width(self):
+        return sum(p.expected_terms_width for p in self.likelihoods)
 
     @property
     def n_encoder_inputs(self):
@@ -1208,6 +1241,16 @@ class ColumnLikelihood(Likelihood):
 
     def mean(self, out):
         return self._in_place(self._by_outputs("mean", out))
+
+    def expected_terms(self, out):
+        # In the parts' order: from_expected_terms splits them again.
+        return torch.cat(self._by_outputs("expected_terms", out), -1)
+
+    def from_expected_terms(self, terms):
+        widths = [p.expected_terms_width for p in self.likelihoods]
+        pieces = torch.split(terms, widths, -1)
+        parts = zip(self.likelihoods, pieces, strict=True)
+        return self._in_place([p.from_expected_terms(t) for p, t in parts])
 
     def sample(self, out, generator):
         return self._in_place(self._by_outputs("sample", out, generator))

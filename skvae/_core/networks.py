@@ -238,12 +238,20 @@ class VAE(nn.Module):
             return self.likelihood.gauss_newton(x, out, jacobian)
         return self.likelihood.gauss_newton_observed(x, out, jacobian, observed)
 
-    def missing_mean(self, out):
-        """E[x | out] for an entry known to be missing: the likelihood's mean,
-        or with a missingness model the mean given that it hid the entry."""
+    def missing_terms(self, out):
+        """What imputation averages over latent draws, for entries known to be
+        missing: the likelihood's :meth:`~Likelihood.expected_terms` (its
+        mean, or its levels' probabilities), or with a missingness model the
+        mean given that it hid the entry. :meth:`imputed` reads the average."""
         if self.missingness is None:
-            return self.likelihood.mean(out)
+            return self.likelihood.expected_terms(out)
         return self.missingness.missing_mean(out, self.likelihood)
+
+    def imputed(self, terms):
+        """The imputed values of an average of :meth:`missing_terms`."""
+        if self.missingness is None:
+            return self.likelihood.from_expected_terms(terms)
+        return terms
 
     def missing_sample(self, out, generator):
         """A draw of each entry from p(x|out), or with a missingness model

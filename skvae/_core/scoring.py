@@ -74,25 +74,32 @@ def conditional_mean(model, x, noise, max_bytes=None):
     observed = observed_entries(x)
     if observed is None:
         return x
-    top = total = weighted = None  # running max, sum of weights, weighted sum
+    # Running max, sum of weights, weighted sum, and the plain sum and count
+    # of the draws' terms.
+    top = total = weighted = plain = None
+    n_seen = 0
     for log_weights, out in weighted_draws(model, x, noise, max_bytes):
         block_top = log_weights.max(0).values
         new_top = block_top if top is None else torch.maximum(top, block_top)
         # A row whose every weight so far is 0 (log -inf) must not give NaN.
         new_top = torch.where(torch.isfinite(new_top), new_top, 0.0)
         weights = torch.exp(log_weights - new_top)
-        values = _weighted_sum(weights, model.missing_mean(out))
+        terms = model.missing_terms(out)
+        values = _weighted_sum(weights, terms)
         if top is None:
-            total, weighted = weights.sum(0), values
+            total, weighted, plain = weights.sum(0), values, terms.sum(0)
         else:
             shrink = torch.exp(top - new_top)
             total = total * shrink + weights.sum(0)
             weighted = weighted * shrink[:, None] + values
+            plain = plain + terms.sum(0)
+        n_seen += log_weights.shape[0]
         top = new_top
     mean = weighted / total[:, None]
-    # Rows that no draw explains at all (every weight 0) get the training mean.
-    mean = torch.where(torch.isfinite(mean), mean, model.input_fill)
-    return torch.where(observed, x, mean)
+    # Rows that no draw explains at all (every weight 0) get the draws' plain
+    # average: what the model predicts, unweighted by the observed entries.
+    mean = torch.where(torch.isfinite(mean), mean, plain / n_seen)
+    return torch.where(observed, x, model.imputed(mean))
 
 
 def conditional_sample(model, x, noise, generator, max_bytes=None):
