@@ -1408,11 +1408,19 @@ def _check_self_masking(likelihood, missingness):
     if cls.log_expected_sigmoid is base.log_expected_sigmoid or (
         cls.sigmoid_tilted_mean is base.sigmoid_tilted_mean
     ):
+        plan = _plan_of(likelihood)
+        if len(plan) > 1:
+            # A per-column plan: say which parts it is in the user's terms.
+            which = "the plan " + ", ".join(
+                f"({name!r}, {columns})" for name, columns in plan
+            )
+        else:
+            which = f"likelihood={likelihood.name!r}"
         raise ValueError(
             f"missingness={missingness!r} needs a likelihood that integrates "
-            f"its logistic model over a missing value; likelihood="
-            f"{likelihood.name!r} does not. Use likelihood='gaussian' or "
-            "'bernoulli', or missingness='ignorable'."
+            f"its logistic model over a missing value; {which} does not. Use "
+            "likelihood='gaussian' or 'bernoulli' for all columns, or "
+            "missingness='ignorable'."
         )
 
 

@@ -23,6 +23,11 @@ def select_mixture(codes, sizes, reg_covar, random_state):
     """The diagonal Gaussian mixture of ``codes`` with the lowest BIC among
     ``sizes`` components (the only one if one size is given)."""
     codes = np.asarray(codes, dtype=np.float64)
+    # No more components than distinct codes: k-means would warn of
+    # duplicate points (a model whose start leaves every code alike, as one
+    # without PCA's start can, has one).
+    distinct = len(np.unique(codes, axis=0))
+    sizes = [size for size in sizes if size <= distinct] or [1]
     best, best_bic = None, np.inf
     # EM on codes is many tiny matrix operations, and its k-means start runs
     # on OpenMP threads: with torch's threads spinning, or other processes on

@@ -18,6 +18,7 @@ from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 from skvae._core.likelihoods import LIKELIHOODS, ColumnLikelihood, Likelihood
 from skvae._core.missing import SelfMasking, observed_entries
 from skvae._core.scoring import exact_log_likelihood
+from skvae._mixture import select_mixture
 from tests.test_input import _fitted_state
 
 FAST = dict(
@@ -462,6 +463,26 @@ def test_clear_errors_in_our_words(holes, monkeypatch):
     )
     with pytest.raises(ValueError, match="missingness='self_masking' needs"):
         GaussianVAE(2, missingness="self_masking", **FAST).fit(holes)
+
+
+def test_self_masking_on_a_per_column_plan_names_its_parts():
+    X = np.abs(np.round(np.random.RandomState(0).normal(size=(40, 3)) * 3))
+    X[0, 0] = np.nan
+    plan = [("gaussian", [0, 1]), ("poisson", [2])]
+    with pytest.raises(ValueError, match=r"the plan \('gaussian', \[0, 1\]\), \("):
+        GaussianVAE(2, likelihood=plan, missingness="self_masking", **FAST).fit(X)
+
+
+def test_a_start_that_leaves_every_code_alike_fits_without_warnings(holes):
+    # Under self-masking no PCA start applies and every code starts alike:
+    # the prior's mixture must not ask k-means for more clusters than codes.
+    codes = np.zeros((50, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert select_mixture(codes, [1, 2, 4], 1e-6, 0).n_components == 1
+        X = np.random.RandomState(0).normal(size=(60, 3))
+        X[0, 0] = np.nan
+        GaussianVAE(2, missingness="self_masking", **{**FAST, "max_iter": 300}).fit(X)
 
 
 def test_a_model_that_does_not_know_its_training_mean_says_so(holes):
