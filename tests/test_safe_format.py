@@ -208,8 +208,11 @@ def test_files_written_by_every_schema_still_load(name, schema):
     assert model.sample(2).shape == (2, 64)
     # Before schema 3 a model does not know what its encoder reads in place of
     # a missing value.
-    holes = np.asarray(rows, dtype=float).copy()
-    holes[0, 0] = np.nan
+    holes = rows.copy()  # a DataFrame where the model was fitted on one
+    if isinstance(holes, pd.DataFrame):
+        holes.iloc[0, 0] = np.nan
+    else:
+        holes[0, 0] = np.nan
     if model.module_.likelihood.name == "gaussian_full":
         # likelihood='auto' gave the complete reference data one full
         # covariance, which does not leave missing entries out.
