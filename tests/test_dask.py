@@ -10,17 +10,9 @@ from sklearn import config_context
 import skvae
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
 from tests.test_input import _fitted_state
+from tests.test_out_of_core import FAST, TINY  # TINY MiB: 2,000 x 20 values stream
 
 da = pytest.importorskip("dask.array")
-
-FAST = dict(
-    hidden_layer_sizes=(8,),
-    max_iter=2,
-    n_importance_samples=2,
-    device="cpu",
-    random_state=0,
-)
-TINY = 0.05  # MiB: the 2,000 x 20 values below are streamed
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,17 @@ FAST = dict(
 TINY = 0.05
 
 
+def _stream_in_one_chunk(monkeypatch):
+    """Make every fit stream its data, in one chunk, one window and one
+    block: the same rows, blocks and batches as the in-memory fit."""
+    for module in (base_module, stream_module):
+        monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
+        monkeypatch.setattr(module, "keepable_rows", lambda *args: 10**9)
+    monkeypatch.setattr(
+        stream_module, "stream_plan", lambda *args: StreamPlan(10**9, 10**9, 10**9)
+    )
+
+
 @pytest.fixture(scope="module")
 def X():
     return np.random.RandomState(0).uniform(size=(2000, 20))
@@ -180,12 +191,7 @@ def test_a_stream_of_one_chunk_is_the_in_memory_fit(case, Estimator, monkeypatch
     if case == "columns":
         params["likelihood"] = COLUMNS
     expected = _results(Estimator(2, **params).fit(data), data)
-    for module in (base_module, stream_module):
-        monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
-        monkeypatch.setattr(module, "keepable_rows", lambda *args: 10**9)
-    monkeypatch.setattr(
-        stream_module, "stream_plan", lambda *args: StreamPlan(10**9, 10**9, 10**9)
-    )
+    _stream_in_one_chunk(monkeypatch)
     model = Estimator(2, **params).fit(data)
     assert model.early_stopping_ == params["early_stopping"]
     _assert_same(_results(model, data), expected)
@@ -377,12 +383,7 @@ def test_a_stream_of_one_chunk_with_missing_values_is_the_in_memory_fit(X, monke
     data = _with_missing(X[:300, :12])
     params = dict(FAST, early_stopping=True)
     expected = _results(GaussianVAE(2, **params).fit(data), data)
-    for module in (base_module, stream_module):
-        monkeypatch.setattr(module, "exceeds_budget", lambda X: True)
-        monkeypatch.setattr(module, "keepable_rows", lambda *args: 10**9)
-    monkeypatch.setattr(
-        stream_module, "stream_plan", lambda *args: StreamPlan(10**9, 10**9, 10**9)
-    )
+    _stream_in_one_chunk(monkeypatch)
     model = GaussianVAE(2, **params).fit(data)
     assert model.early_stopping_
     for got, want in zip(_results(model, data), expected, strict=True):
