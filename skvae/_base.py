@@ -602,9 +602,11 @@ class BaseVAE(
         The networks' linear parts then start at the maximum-likelihood
         probabilistic PCA with ``n_components`` components (the nonlinear
         parts start at zero), so that training starts from PCA's likelihood
-        rather than from noise (``benchmarks/bench_density_panel.py``).
-        A likelihood that is not linear-Gaussian but can start linearized
-        (counts, positive values, categories, per-column plans of them) starts
+        rather than from noise (``benchmarks/bench_density_panel.py``);
+        binary codes start as the signs of those components
+        (``BernoulliLatent.start_loading``). A likelihood that is not
+        linear-Gaussian but can start linearized (counts, positive values,
+        categories, per-column plans of them) starts
         at probabilistic PCA of its encoder inputs instead
         (``benchmarks/bench_mixed_columns.py``). All the statistics come from
         one pass over the rows (the first pass of a stream).

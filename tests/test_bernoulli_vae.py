@@ -299,6 +299,42 @@ def test_each_estimator_trains(binary_digits, gradient_estimator):
     assert codes.std(0).max() > 0.1  # the codes depend on the input
 
 
+def test_a_bit_starts_as_the_sign_of_the_leading_principal_component():
+    # Two clusters along one direction of a rotated 5-D cloud: the start reads
+    # the cluster off the sign of the first principal component, and one
+    # epoch keeps it (a start at the data's mean agreed on 67% of the rows).
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    Z = rng.normal(size=(400, 5))
+    Z[:, 0] += 4 * (2 * labels - 1)
+    X = Z @ np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    vae = BernoulliVAE(1, max_iter=1, random_state=0, device="cpu").fit(X)
+    bits = vae.transform(X)[:, 0] > 0.5
+    assert max(np.mean(bits == labels), np.mean(bits != labels)) > 0.97
+    # The decoder maps the two codes to the two cluster means.
+    means = vae.inverse_transform(np.array([[0.0], [1.0]]))
+    centres = [X[labels == c].mean(0) for c in (0, 1)]
+    distance = np.linalg.norm(centres[0] - centres[1])
+    error = min(
+        np.linalg.norm(means - centres, axis=1).max(),
+        np.linalg.norm(means - centres[::-1], axis=1).max(),
+    )
+    assert error < 0.25 * distance
+
+
+def test_bits_stay_alive_under_a_full_covariance():
+    # Digits divided by 16 (repeated values), likelihood='auto': a full
+    # covariance. Started at the data's mean, every bit died (0 of 8 active,
+    # its codes useless as features).
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:500] / 16
+    vae = BernoulliVAE(8, hidden_layer_sizes=(32,), random_state=0, device="cpu")
+    vae.fit(X)
+    assert vae.likelihoods_[0][0] == "gaussian_full"
+    assert vae.n_active_components_ >= 6
+
+
 def test_transform_is_deterministic_and_rounds_to_hard_codes(binary_digits):
     X, _ = binary_digits
     vae = BernoulliVAE(5, **FAST).fit(X)

@@ -316,7 +316,12 @@ class VAE(nn.Module):
         model is then probabilistic PCA with k components, whose likelihood is
         PCA's, and its ELBO equals that likelihood. A likelihood with a full
         covariance starts at what W leaves of the data's ``covariance``
-        instead. Only where :meth:`supports_linear_start`.
+        instead. Only where :meth:`supports_linear_start`. A code that is not
+        standard normal moves x as far as its family says
+        (``LatentFamily.start_loading``, per unit of the standardized code)
+        and its encoder starts at that model's posterior
+        (``LatentFamily.linear_encoder_start``): BernoulliVAE's bits start
+        as the signs of the leading principal components.
 
         For any other likelihood the principal directions are those of its
         encoder inputs (``Likelihood.encoder_input``), and the decoder is that
@@ -324,44 +329,37 @@ class VAE(nn.Module):
         """
         k = min(components.shape[0], self.latent.n_components)
         components, variances = components[:k], variances[:k]
-        loading = torch.sqrt(torch.clamp(variances - noise_variance, min=0.0))
-        decoder_weight = x_mean.new_zeros(components.shape[1], self.latent.n_components)
-        decoder_weight[:, :k] = components.T * loading
+        loading = x_mean.new_zeros(components.shape[1], self.latent.n_components)
+        loading[:, :k] = components.T * self.latent.start_loading(
+            variances, noise_variance
+        )
         # One step towards factor analysis: each feature's variance is what
         # the components leave of it. On standardized digits, whose edge
         # pixels hardly vary, an isotropic start scored 12 nats below
         # FactorAnalysis.
         floor = torch.clamp(noise_variance * 1e-3, min=2 * self.likelihood.min_variance)
-        noise = torch.clamp(
-            feature_variances - (decoder_weight**2).sum(1), min=float(floor)
-        )
-        # weighted = W^T Psi^-1, Psi the noise covariance of the start.
+        noise = torch.clamp(feature_variances - (loading**2).sum(1), min=float(floor))
+        # x = mean + loading (z - center) / scale: the decoder's weight and its
+        # shift at z = 0 (none for a code centred at 0).
+        weight = loading / self.latent.code_scale
+        shift = weight.sum(1) * self.latent.code_center
+        # weighted = loading^T Psi^-1, Psi the noise covariance of the start.
         if self.likelihood.linear_gaussian:
-            self.decoder.set_linear(decoder_weight, x_mean)
-            weighted = self.likelihood.start_noise(noise, decoder_weight, covariance)
+            self.decoder.set_linear(weight, x_mean - shift)
+            weighted = self.likelihood.start_noise(noise, loading, covariance)
         else:
-            self._linearized_decoder_start(decoder_weight, noise)
-            weighted = decoder_weight.double().T / noise.double()
-        # The posterior of that model: precision I + W^T Psi^-1 W, mean
-        # precision^-1 W^T Psi^-1 (x - mean); its variances on the diagonal.
-        # Components without loading keep the prior.
-        weight = decoder_weight.double()
-        precision = torch.eye(weight.shape[1], dtype=weight.dtype) + weighted @ weight
-        covariance = torch.linalg.inv(precision)
-        mean_weight = (covariance @ weighted).to(x_mean)
-        logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
+            self._linearized_decoder_start(weight, shift, noise)
+            weighted = loading.double().T / noise.double()
         self.encoder.set_linear(
-            *self.latent.linear_encoder_start(
-                mean_weight, -mean_weight @ x_mean, logvar
-            )
+            *self.latent.linear_encoder_start(loading, weighted, x_mean)
         )
 
-    def _linearized_decoder_start(self, input_weight, noise):
+    def _linearized_decoder_start(self, input_weight, shift, noise):
         """The decoder of probabilistic PCA of the encoder inputs, u = mean +
-        W z + noise, in the likelihood's outputs: each output moves with z as
-        its encoder input does, times ``Likelihood.start_slope`` (d output /
-        d input at the start). The bias stays the start that
-        :meth:`initialize` gave.
+        W z - shift + noise, in the likelihood's outputs: each output moves
+        with z as its encoder input does, times ``Likelihood.start_slope`` (d
+        output / d input at the start). At the code's mean the outputs are
+        the start that :meth:`initialize` gave.
 
         On auto-mpg (counts, a category, positive values) this start lifted
         the held-out log-likelihood of a per-column model from -27.6 to -26.3
@@ -370,7 +368,7 @@ class VAE(nn.Module):
         """
         start = self.decoder(input_weight.new_zeros(1, self.latent.n_components))[0]
         slope = self.likelihood.start_slope(start)
-        self.decoder.set_linear(slope[:, None] * input_weight, start)
+        self.decoder.set_linear(slope[:, None] * input_weight, start - slope * shift)
         self.likelihood.set_start_variance(noise)
 
 
