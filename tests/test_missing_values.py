@@ -15,6 +15,7 @@ from scipy.stats import multivariate_normal
 
 import skvae
 from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae._core.latents import LATENTS
 from skvae._core.likelihoods import LIKELIHOODS, ColumnLikelihood, Likelihood
 from skvae._core.missing import SelfMasking, observed_entries
 from skvae._core.scoring import exact_log_likelihood
@@ -337,14 +338,30 @@ def test_score_of_rows_with_holes_is_their_marginal_likelihood(make_linear_gauss
         exact = multivariate_normal(b[keep], covariance).logpdf(row[keep])
         # The estimate is a bound in expectation only. For the complete row
         # the encoder's posterior is close to the exact one: within 0.02
-        # nats. For the others it reads the training mean in place of each
-        # missing entry, a proposal off the centre of p(z|x_observed) (this
-        # model never saw a missing value in training), and 4000 draws leave
-        # the bound up to 1.4 nats below; 64000 draws close part of it.
-        if keep.all():
-            assert abs(score - exact) < 0.02
-        else:
-            assert exact - 2.0 < score < exact + 0.05
+        # nats. For the others the encoder reads the training mean in place of
+        # each missing entry, a proposal off the centre of p(z|x_observed)
+        # (this model never saw a missing value in training), which alone
+        # left the estimate up to 6 nats below; half the draws from the
+        # Laplace approximation of p(z|x_observed), exact for this model,
+        # bring it within 0.02.
+        assert abs(score - exact) < (0.02 if keep.all() else 0.05)
+
+
+def test_the_prior_curvature_is_the_hessian_of_minus_the_log_prior():
+    latent = LATENTS["gaussian"](3)
+    z = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        latent.double().prior_precision(z),
+        torch.eye(3, dtype=torch.float64).expand(4, 3, 3),
+    )
+    # One mixture component: exactly its precision, whatever z.
+    latent = LATENTS["gaussian"](3, n_prior_components=1).double()
+    with torch.no_grad():
+        latent.prior_means.copy_(torch.tensor([[0.5, -1.0, 2.0]]))
+        latent.prior_logvar.copy_(torch.tensor([[0.0, 1.0, -1.0]]))
+    for row in z:
+        hessian = torch.autograd.functional.hessian(lambda v: -latent.log_prior(v), row)
+        torch.testing.assert_close(latent.prior_precision(row), hessian)
 
 
 def test_exact_scores_of_binary_codes_with_holes(binary_digits):

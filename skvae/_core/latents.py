@@ -61,6 +61,11 @@ class LatentFamily(Configurable, nn.Module, ABC):
     code_center, code_scale : float
         The mean and standard deviation of a code component under the prior
         (0 and 1 for a standard normal code, 1/2 and 1/2 for a fair bit).
+    laplace_proposal : bool
+        Whether p(z|x) may be approximated by a Gaussian about its mode (z
+        real-valued, the prior's curvature given by ``prior_precision``):
+        the importance draws for rows with missing entries then come half
+        from it (``skvae._core.scoring.importance_weighted_draws``).
     """
 
     name = None
@@ -68,6 +73,7 @@ class LatentFamily(Configurable, nn.Module, ABC):
     supports_linear_start = False
     code_center = 0.0
     code_scale = 1.0
+    laplace_proposal = False
 
     def __init__(self, n_components):
         super().__init__()
@@ -179,6 +185,7 @@ class GaussianLatent(LatentFamily):
 
     name = "gaussian"
     supports_linear_start = True
+    laplace_proposal = True
 
     def __init__(self, n_components, n_prior_components=0):
         super().__init__(n_components)
@@ -253,6 +260,23 @@ class GaussianLatent(LatentFamily):
             ),
             dim=-1,
         )
+
+    def prior_precision(self, z):
+        """The prior's curvature at z, (..., n_components, n_components): the
+        identity under N(0, I), sum_m r_m(z) diag(exp(-logvar_m)) under a
+        mixture, r_m(z) component m's responsibility for z (exact for one
+        component, positive definite whatever the mixture)."""
+        n = self.n_components
+        if not self.n_prior_components:
+            eye = torch.eye(n, dtype=z.dtype, device=z.device)
+            return eye.expand(*z.shape[:-1], n, n)
+        log_densities = _diagonal_log_normal(
+            z[..., None, :], self.prior_means, self.prior_logvar
+        )
+        responsibilities = torch.softmax(
+            torch.log_softmax(self.prior_logits, 0) + log_densities, dim=-1
+        )
+        return torch.diag_embed(responsibilities @ torch.exp(-self.prior_logvar))
 
     def kl(self, posterior, z=None):
         if not self.n_prior_components:
@@ -355,6 +379,7 @@ class DeterministicLatent(LatentFamily):
     name = "deterministic"
     scoring = "laplace"
     supports_linear_start = True
+    laplace_proposal = True
 
     def __init__(self, n_components):
         super().__init__(n_components)

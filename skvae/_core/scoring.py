@@ -178,18 +178,102 @@ def importance_weighted_log_likelihood(model, x, noise):
 def importance_weighted_draws(model, x, noise):
     """``(log_weights, out)`` for each block of draws z_k from q(z|x): the
     log importance weights p(x|z_k) p(z_k) / q(z_k|x), (draws, rows), and the
-    decoder's outputs, (draws, rows, n_features)."""
+    decoder's outputs, (draws, rows, n_features).
+
+    A row with missing entries gets half of its draws (the later ones) from a
+    Laplace approximation of p(z|x_observed) instead, where the latent family
+    and the likelihood allow one (``LatentFamily.laplace_proposal``,
+    ``Likelihood.log_concave``), each weighted against the even mixture of
+    the two proposals (deterministic multiple importance sampling): the
+    encoder reads a fill in place of each missing entry, and its posterior
+    lies off the centre of p(z|x_observed) and is too narrow for it, having
+    read a whole row. On a linear Gaussian model, whose log p(x_observed) is
+    known, the encoder's proposal alone left the estimate up to 1.4 nats
+    below it with 4,000 draws (``tests/test_missing_values.py``). Complete
+    rows are scored as before, bit for bit.
+    """
     observed = observed_entries(x)
     posterior = model.encode(x, observed)
-    for _, block in draw_blocks(noise):
+    mixture = _masked_row_proposal(model, x, posterior, observed, n_draws(noise))
+    for start, block in draw_blocks(noise):
         z = model.latent.sample(posterior, block)  # (draws, rows, n_components)
+        if mixture is not None:
+            z = mixture.draws(z, start, block)
+        log_proposal = model.latent.log_posterior(z, posterior)
+        if mixture is not None:
+            log_proposal = mixture.mixture_log_density(z, log_proposal)
         out = model.decode(z)
         log_weights = (
             model.observation_log_prob(x, out, observed)
             + model.latent.log_prior(z)
-            - model.latent.log_posterior(z, posterior)
+            - log_proposal
         )
         yield log_weights, out
+
+
+def _masked_row_proposal(model, x, posterior, observed, n_total):
+    """The Laplace half of the proposal of :func:`importance_weighted_draws`
+    for the rows with missing entries, or None where there is none."""
+    if (
+        observed is None
+        or n_total < 2
+        or not model.latent.laplace_proposal
+        or not model.likelihood.log_concave
+    ):
+        return None
+    rows = ~observed.all(-1)
+    centre, cholesky, valid = laplace_approximation(
+        model, x, model.latent.mean(posterior), observed
+    )
+    return _LaplaceMixture(centre, cholesky, rows & valid, n_total)
+
+
+class _Laplace:
+    """N(centre, (C C^T)^-1) per row, C = ``cholesky`` (rows, n, n): the
+    Laplace approximation of p(z|x) that :func:`laplace_approximation` gives."""
+
+    def __init__(self, centre, cholesky):
+        self.centre, self.cholesky = centre, cholesky
+        self.scale = triangular_inverse(cholesky).mT  # z = centre + scale @ eps
+        self.log_normalizer = (
+            torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1)
+            - 0.5 * centre.shape[-1] * _LOG_2PI
+        )
+
+    def sample(self, eps):
+        """Draws from standard normal ``eps``, (draws, rows, n)."""
+        return self.centre + torch.einsum("bij,kbj->kbi", self.scale, eps)
+
+    def log_density(self, z):
+        eps = torch.einsum("bji,kbj->kbi", self.cholesky, z - self.centre)
+        return self.log_normalizer - 0.5 * (eps**2).sum(-1)
+
+
+class _LaplaceMixture(_Laplace):
+    """Draws ``n_total - n_total // 2`` to ``n_total - 1`` of the ``rows``
+    from the Laplace approximation, and the density of the even mixture of it
+    and the encoder's posterior."""
+
+    def __init__(self, centre, cholesky, rows, n_total):
+        super().__init__(centre, cholesky)
+        self.rows = rows
+        self.n_encoder = n_total - n_total // 2
+        self.log_shares = (
+            math.log(self.n_encoder / n_total),
+            math.log((n_total - self.n_encoder) / n_total),
+        )
+
+    def draws(self, z, start, block):
+        index = torch.arange(start, start + block.shape[0], device=z.device)
+        laplace = (index >= self.n_encoder)[:, None] & self.rows  # (draws, rows)
+        return torch.where(laplace[..., None], self.sample(block), z)
+
+    def mixture_log_density(self, z, log_posterior):
+        mixture = torch.logaddexp(
+            self.log_shares[0] + log_posterior,
+            self.log_shares[1] + self.log_density(z),
+        )
+        return torch.where(self.rows, mixture, log_posterior)
 
 
 # Share of the importance draws made from the prior rather than from the Laplace
@@ -247,11 +331,7 @@ def laplace_draws(model, x, noise):
         centre, cholesky, valid = laplace_approximation(
             model, x, latent.mean(model.encode(x, observed)), observed
         )
-        scale = triangular_inverse(cholesky).mT  # z = centre + scale @ eps
-        log_laplace_normalizer = (
-            torch.diagonal(cholesky, dim1=-2, dim2=-1).log().sum(-1)
-            - 0.5 * latent.n_components * _LOG_2PI
-        )
+        laplace = _Laplace(centre, cholesky)
     components = latent.systematic_components(n_prior)
     n_per_component = torch.bincount(components, minlength=latent.n_mixture_components)
     log_shares = torch.log(n_per_component / n_total).to(x)
@@ -263,13 +343,11 @@ def laplace_draws(model, x, noise):
         last = max(stop, n_laplace) - n_laplace
         z = latent.component_sample(components[first:last, None], block[split:])
         if n_laplace:
-            laplace_z = centre + torch.einsum("bij,kbj->kbi", scale, block[:split])
-            z = torch.cat([laplace_z, z])  # (draws, rows, n_components)
+            z = torch.cat([laplace.sample(block[:split]), z])  # (draws, rows, n)
         log_components = latent.component_log_densities(z)  # (draws, rows, M)
         log_proposals = log_shares + log_components
         if n_laplace:
-            eps = torch.einsum("bji,kbj->kbi", cholesky, z - centre)
-            log_laplace = log_laplace_normalizer - 0.5 * (eps**2).sum(-1)
+            log_laplace = laplace.log_density(z)
             log_proposals = torch.cat(
                 [math.log(n_laplace / n_total) + log_laplace[..., None], log_proposals],
                 dim=-1,
