@@ -156,7 +156,8 @@ def _linear_gaussian_posterior(loading, weighted, x_mean):
     its variances on the diagonal. Components without loading keep the
     prior."""
     weight = loading.double()
-    precision = torch.eye(weight.shape[1], dtype=weight.dtype) + weighted @ weight
+    eye = torch.eye(weight.shape[1], dtype=weight.dtype, device=weight.device)
+    precision = eye + weighted @ weight
     covariance = torch.linalg.inv(precision)
     mean_weight = (covariance @ weighted).to(x_mean)
     logvar = torch.log(torch.diagonal(covariance)).to(x_mean)
