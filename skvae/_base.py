@@ -68,7 +68,7 @@ from ._data import (
     tensor_rows,
 )
 from ._device import available_device, resolve_device
-from ._input import check_input_kind, checked_layer_sizes
+from ._input import check_input_kind, checked_layer_sizes, with_numeric_categories
 from ._progress import epoch_reporter
 from ._sklearn_compat import (
     CallbackSupportMixin,
@@ -377,7 +377,7 @@ class BaseVAE(
                 kinds = column_kinds(X)
             X = validate_data(
                 self,
-                X,
+                with_numeric_categories(X),
                 accept_sparse="csr",
                 dtype=FLOAT_DTYPES,
                 ensure_all_finite="allow-nan",
@@ -477,7 +477,7 @@ class BaseVAE(
         check_input_kind(X, type(self).__name__)
         return validate_data(
             self,
-            X,
+            with_numeric_categories(X),
             accept_sparse="csr",
             dtype=FLOAT_DTYPES,
             ensure_all_finite="allow-nan",

@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from ._base import _MAX_SEED, FLOAT_DTYPES, BaseVAE, _restore_on_error
 from ._core.missing import MISSINGNESS
 from ._gaussian import GaussianVAE
+from ._input import with_numeric_categories
 from ._sklearn_compat import (
     HasMethods,
     IntInterval,
@@ -315,7 +316,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
     def _validate(self, X, reset):
         return validate_data(
             self,
-            X,
+            with_numeric_categories(X),
             dtype=FLOAT_DTYPES,
             ensure_all_finite="allow-nan" if _is_nan(self.missing_values) else True,
             reset=reset,

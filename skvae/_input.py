@@ -13,6 +13,33 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def with_numeric_categories(X):
+    """X, with each pandas category column whose categories are numbers of a
+    nullable dtype (``Int64``, ``Float64``) as float64, NaN where a value is
+    missing. numpy reads such a column as objects with ``pd.NA`` in them,
+    which scikit-learn's validation cannot turn into numbers (pandas raised
+    its own TypeError); a column of other categories is left as it is.
+    Anything but a DataFrame is returned as it is."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or isinstance(dtypes, np.dtype):
+        return X
+    import pandas as pd
+
+    columns = [
+        name
+        for name, dtype in dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype)
+        and pd.api.types.is_extension_array_dtype(dtype.categories.dtype)
+        and pd.api.types.is_numeric_dtype(dtype.categories.dtype)
+    ]
+    if not columns:
+        return X
+    X = X.copy(deep=False)
+    for name in columns:
+        X[name] = X[name].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    return X
+
+
 def check_input_kind(X, estimator_name):
     """Raise a ValueError for masked, date or time, and string input."""
     if np.ma.isMaskedArray(X):

@@ -14,7 +14,7 @@ import torch
 from scipy.stats import multivariate_normal
 
 import skvae
-from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE
+from skvae import AutoencoderGMM, BernoulliVAE, GaussianVAE, VAEImputer
 from skvae._core.latents import LATENTS
 from skvae._core.likelihoods import LIKELIHOODS, ColumnLikelihood, Likelihood
 from skvae._core.missing import SelfMasking, observed_entries
@@ -226,6 +226,36 @@ def test_complete_rows_keep_their_results_beside_rows_with_holes(digits):
     np.testing.assert_allclose(
         model.score_samples(mixed)[::2], model.score_samples(X)[::2], rtol=1e-12
     )
+
+
+def test_a_category_column_of_nullable_integers_with_na_is_read_as_missing():
+    # Categories of pandas' Int64 put pd.NA in what numpy reads, which
+    # scikit-learn's validation could not turn into numbers (pandas raised a
+    # TypeError). The same table with the levels as int64 and NaN scores the
+    # same, and the imputer fills the holes.
+    frame = _with_missing_cells(_mixed_table(), share=0.0)
+    hidden = np.random.RandomState(2).uniform(size=len(frame)) < 0.2
+    levels = frame["level"].astype(int).to_numpy()
+    plain = frame.copy()
+    plain["level"] = pd.Categorical(
+        np.where(hidden, np.nan, levels), categories=[0, 1, 2]
+    )
+    nullable = frame.copy()
+    codes = pd.array(levels, dtype="Int64")
+    codes[hidden] = pd.NA
+    nullable["level"] = pd.Categorical(codes, categories=pd.array([0, 1, 2], "Int64"))
+    assert nullable["level"].dtype.categories.dtype == "Int64"
+    model = _fit(GaussianVAE(2, **FAST), nullable)
+    assert "categorical" in {name for name, _ in model.likelihoods_}
+    reference = _fit(GaussianVAE(2, **FAST), plain)
+    for method in ("score_samples", "transform"):
+        np.testing.assert_array_equal(
+            getattr(model, method)(nullable), getattr(reference, method)(plain)
+        )
+    imputer = _fit(VAEImputer(GaussianVAE(2, **FAST), random_state=0), nullable)
+    column = imputer.transform(nullable)[:, list(frame.columns).index("level")]
+    assert np.isfinite(column).all()
+    np.testing.assert_array_equal(column[~hidden], levels[~hidden])
 
 
 def test_sparse_stored_nan_and_pandas_na_mean_the_same(holes):
