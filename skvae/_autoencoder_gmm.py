@@ -144,6 +144,11 @@ class AutoencoderGMM(BaseVAE):
         whenever at least 5 rows would be held out. The choice made is
         ``early_stopping_``. The mixture is fitted on the codes of the rows
         trained on.
+        On fewer than 1,000 rows and without ``warm_start``, ``'auto'``
+        then fits a new model on all rows for the number of epochs that
+        the held-out rows chose: their tenth is data the model would
+        otherwise never see. ``True`` keeps the model trained on the
+        other rows.
 
     validation_fraction : float, default=0.1
         Fraction of the data held out when early stopping is on.
@@ -219,7 +224,9 @@ class AutoencoderGMM(BaseVAE):
         ``fit``; otherwise None.
 
     best_validation_score_ : float or None
-        The best of ``validation_scores_``, whose weights were kept.
+        The best of ``validation_scores_``, whose weights were kept (or,
+        where ``early_stopping='auto'`` fitted again on all rows, whose
+        epoch count the new model trained for).
 
     early_stopping_ : bool
         Whether the last ``fit`` held out rows to stop on (``early_stopping``

@@ -148,6 +148,11 @@ class GaussianVAE(BaseBetaVAE):
         least 5 rows would be held out, since on small data a model that
         trains until its training loss stops improving overfits. The choice
         made is ``early_stopping_``.
+        On fewer than 1,000 rows and without ``warm_start``, ``'auto'``
+        then fits a new model on all rows for the number of epochs that
+        the held-out rows chose: their tenth is data the model would
+        otherwise never see. ``True`` keeps the model trained on the
+        other rows.
 
     validation_fraction : float, default=0.1
         Fraction of the data held out when early stopping is on.
@@ -216,7 +221,9 @@ class GaussianVAE(BaseBetaVAE):
         nats per sample) after each epoch of the last ``fit``; otherwise None.
 
     best_validation_score_ : float or None
-        The best of ``validation_scores_``, whose weights were kept.
+        The best of ``validation_scores_``, whose weights were kept (or,
+        where ``early_stopping='auto'`` fitted again on all rows, whose
+        epoch count the new model trained for).
 
     early_stopping_ : bool
         Whether the last ``fit`` held out rows to stop on (``early_stopping``

@@ -46,7 +46,7 @@ def test_untrained_model_is_probabilistic_pca(make_linear_gaussian):
 
 def test_early_stopping_is_on_by_default_and_keeps_the_best_weights(digits):
     X, _ = digits
-    vae = GaussianVAE(4, **FAST).fit(X[:300])
+    vae = GaussianVAE(4, **{**FAST, "early_stopping": True}).fit(X[:300])
     assert vae.early_stopping_ is True
     assert len(vae.validation_scores_) == vae.n_iter_
     # The start competes too, so the kept score is at least every epoch's.
@@ -72,6 +72,54 @@ def test_a_very_large_beta_leaves_no_unit_active(make_linear_gaussian):
     assert vae.n_active_components_ == 0
     # Started at probabilistic PCA (about 2 nats per component), pushed to ~0.
     assert np.all(vae.kl_per_component_ < 0.2)
+
+
+def test_small_data_train_again_on_all_rows_for_the_epochs_chosen(digits):
+    X, _ = digits
+    Estimator = GaussianVAE
+    params = {**FAST, "max_iter": 12, "n_iter_no_change": 3}
+    held_out = Estimator(4, **{**params, "early_stopping": True}).fit(X[:300])
+    refit = Estimator(4, **params).fit(X[:300])
+    # The same run chose the epochs: its validation record is kept.
+    np.testing.assert_array_equal(refit.validation_scores_, held_out.validation_scores_)
+    assert refit.best_validation_score_ == held_out.best_validation_score_
+    # The epoch whose weights were kept (epochs of a KL warm-up never are).
+    chosen = held_out.validation_scores_.index(held_out.best_validation_score_) + 1
+    assert refit.early_stopping_ is True
+    assert refit.n_iter_ == len(refit.loss_curve_) == chosen
+    assert held_out.n_iter_ == len(held_out.validation_scores_)
+    # A new model, trained on the held-out rows too.
+    assert not np.allclose(refit.transform(X[:50]), held_out.transform(X[:50]))
+    # 1,000 rows or more, or early_stopping=True, keep the model that stopped.
+    large = Estimator(4, **{**params, "max_iter": 3}).fit(np.tile(X[:500], (2, 1)))
+    assert large.n_iter_ == len(large.validation_scores_)
+
+
+def test_no_second_fit_where_training_never_beat_the_start(digits):
+    # On these 270 rows AutoencoderGMM's held-out reconstruction only falls
+    # from its start (PCA): the start is kept, and no epoch count to refit for.
+    X, _ = digits
+    params = {**FAST, "max_iter": 12, "n_iter_no_change": 3}
+    model = AutoencoderGMM(4, **params).fit(X[:300])
+    assert model.best_validation_score_ > max(model.validation_scores_)
+    assert model.n_iter_ == len(model.loss_curve_) == len(model.validation_scores_)
+
+
+def test_the_all_rows_fit_returns_the_moving_average(digits):
+    # Without the average, the second run would be this plain fit, bit for
+    # bit: the same start, batches and noise, nothing held out.
+    X, _ = digits
+    params = {**FAST, "max_iter": 12, "n_iter_no_change": 3}
+    vae = GaussianVAE(4, **params).fit(X[:300])
+    plain = GaussianVAE(
+        4, **{**params, "max_iter": vae.n_iter_, "early_stopping": False}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.fit(X[:300])
+    assert vae.n_iter_ == plain.n_iter_
+    np.testing.assert_array_equal(vae.loss_curve_, plain.loss_curve_)
+    assert not np.allclose(vae.transform(X[:50]), plain.transform(X[:50]))
 
 
 @pytest.mark.parametrize("Estimator", [BernoulliVAE, AutoencoderGMM])

@@ -324,7 +324,7 @@ def test_warm_start_continues_training(digits):
 
 def test_cold_fit_starts_over(digits):
     X, _ = digits
-    vae = GaussianVAE(2, **FAST).fit(X[:100])
+    vae = GaussianVAE(2, **FAST, early_stopping=True).fit(X[:100])
     vae.fit(X[:100, :10])
     assert vae.n_iter_ == 3 and vae.n_features_in_ == 10
 

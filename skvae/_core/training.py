@@ -40,6 +40,9 @@ class TrainingSettings:
     # With validation data: the weight of each step's parameters in their
     # exponential moving average, which validation scores and fit returns.
     ema: float = 0.0
+    # Without validation data: whether the moving average is returned too
+    # (a run that trains again on all rows for the epochs validation chose).
+    return_average: bool = False
     # Draws per row of the bound trained: 1 is the ELBO, more the
     # importance-weighted bound (the validation score is then that bound too).
     n_draws: int = 1
@@ -62,8 +65,9 @@ class History:
     n_steps: int = 0
     stopped_early: bool = False
     # With validation data: the score of the weights kept (the start's
-    # included), in nats per row.
+    # included), in nats per row, and the epoch they are of (0: the start).
     best_validation_score: float = None
+    best_epoch: int = 0
 
 
 def beta_at(step, beta, warmup_steps):
@@ -89,7 +93,8 @@ def train(
     (validation objective if ``validation_data`` is given, else the training
     loss) has not improved by ``tol`` for ``n_iter_no_change`` epochs. Epochs
     inside the KL warm-up never count, since their objective is not the final
-    one. With validation data, the best weights are restored at the end.
+    one. With validation data, the best weights are restored at the end;
+    without, the moving average where ``settings.return_average`` asks.
     """
     device = next(model.parameters()).device
     generators = _Generators(
@@ -102,7 +107,7 @@ def train(
     no_improvement = 0
     beta = settings.beta
     average = None
-    if validation_data is not None and settings.ema:
+    if settings.ema and (validation_data is not None or settings.return_average):
         average = copy.deepcopy(model)
     validated = model if average is None else average
     if validation_data is not None:
@@ -141,6 +146,7 @@ def train(
         no_improvement = no_improvement + 1 if monitored > best - settings.tol else 0
         if monitored < best:
             best = monitored
+            history.best_epoch = epoch + 1
             if validation_data is not None:
                 best_state = copy.deepcopy(validated.state_dict())
         if no_improvement > settings.n_iter_no_change:
@@ -149,6 +155,8 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
         history.best_validation_score = -best
+    elif average is not None:
+        model.load_state_dict(average.state_dict())
     return history
 
 
