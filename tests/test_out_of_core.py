@@ -548,6 +548,47 @@ def test_pages_of_a_mapped_file_are_let_go_as_they_are_read(tmp_path):
     assert resident_file_pages() - before < 8e6
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/maps")
+def test_rows_of_a_mapped_file_are_read_from_that_file(tmp_path, monkeypatch):
+    reads = []
+    read = stream_module._MappedFile.read
+    monkeypatch.setattr(
+        stream_module._MappedFile,
+        "read",
+        lambda self, rows: reads.append(rows.shape) or read(self, rows),
+    )
+    X = np.random.RandomState(0).standard_normal((3000, 7)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    # A view of the file, starting 100 rows in.
+    chunked = ChunkedArray(np.load(tmp_path / "X.npy", mmap_mode="r")[100:], X.dtype)
+    np.testing.assert_array_equal(chunked.read([(5, 900)])[0], X[105:1000])
+    assert reads == [(895, 7)]
+
+    # Big-endian values at an offset that is not a multiple of a page,
+    # written through the mapping and not flushed: a plain read sees them.
+    values = np.arange(1500.0).reshape(300, 5)
+    written = np.memmap(
+        tmp_path / "Y", dtype=">f8", mode="w+", shape=(300, 5), offset=70_001
+    )
+    written[:] = values
+    np.testing.assert_array_equal(
+        ChunkedArray(written, np.float64).read([(3, 200)])[0], values[3:200]
+    )
+    assert len(reads) == 2
+
+    # A file replaced under the same name is never read in place of the one
+    # mapped: the rows come from the mapping.
+    (tmp_path / "X.npy").rename(tmp_path / "old.npy")
+    np.save(tmp_path / "X.npy", 2 * X)
+    np.testing.assert_array_equal(chunked.read([(0, 50)])[0], X[100:150])
+    assert chunked._file.read(X[:50]) is None
+
+    # Copy-on-write mappings may hold changes the file has not: never read.
+    private = np.load(tmp_path / "old.npy", mmap_mode="c")
+    private[0] = 7.0
+    assert ChunkedArray(private, X.dtype)._file is None
+
+
 def test_a_failed_read_ahead_raises_in_the_caller_and_leaves_no_thread():
     def read(item):
         if item == 3:
