@@ -114,8 +114,10 @@ class GaussianVAE(BaseBetaVAE):
         epochs inside the warm-up.
 
     n_importance_samples : int, default=100
-        Number of draws from q(z|x) behind ``score_samples``: 1 gives the
-        ELBO, more give the importance-weighted bound, which is tighter.
+        Number of draws behind ``score_samples``: 1 gives the ELBO, more give
+        the importance-weighted bound, which is tighter, with half of the
+        draws from q(z|x) and half from a Laplace approximation of p(z|x)
+        where the likelihood is log-concave in the decoder's output.
 
     n_importance_samples_fit : int, default=1
         Number of draws from q(z|x) per row in the bound that training

@@ -67,6 +67,39 @@ def test_score_approaches_true_log_likelihood_on_linear_gaussian_data(
     assert elbo.mean() < score + 3 * elbo.std() / np.sqrt(len(elbo))
 
 
+def test_score_does_not_rest_on_the_encoder_alone(make_linear_gaussian):
+    # log p(x) is the decoder's, the likelihood's and the prior's: the encoder
+    # only proposes the draws. Spoil it, as an amortized encoder is spoiled on
+    # rows unlike its training rows, and the score must still reach the exact
+    # log-likelihood of this linear Gaussian model, which draws from the
+    # encoder alone do not.
+    X, _, _ = make_linear_gaussian(400, n_features=5, n_latent=2, noise=0.5)
+    model = GaussianVAE(
+        2,
+        hidden_layer_sizes=(),
+        likelihood="gaussian",
+        max_iter=30,
+        device="cpu",
+        random_state=0,
+    ).fit(X)
+    module = model.module_
+    W = module.decoder.linear.weight.detach().double().numpy()
+    b = module.decoder.linear.bias.detach().double().numpy()
+    psi = module.likelihood.variance().detach().double().numpy()
+    exact = multivariate_normal(b, W @ W.T + np.diag(psi)).logpdf(X[:50])
+    with torch.no_grad():
+        module.encoder.linear.weight.mul_(0.3)  # codes shrunk towards 0
+    scores = model.score_samples(X[:50])
+    assert np.abs(scores - exact).mean() < 0.05
+    x = torch.as_tensor(X[:50], dtype=torch.float32)
+    noise = torch.randn(100, 50, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        encoder_only = importance_weighted_log_likelihood(
+            module, x, noise, every_row=False
+        ).numpy()
+    assert (exact - encoder_only).mean() > 0.5
+
+
 def test_importance_weighted_bound_is_above_elbo_and_tightens(binary_digits):
     X, _ = binary_digits
     vae = GaussianVAE(

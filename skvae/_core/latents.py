@@ -64,8 +64,8 @@ class LatentFamily(Configurable, nn.Module, ABC):
     laplace_proposal : bool
         Whether p(z|x) may be approximated by a Gaussian about its mode (z
         real-valued, the prior's curvature given by ``prior_precision``):
-        the importance draws for rows with missing entries then come half
-        from it (``skvae._core.scoring.importance_weighted_draws``).
+        the importance draws of ``score_samples`` then come half from it
+        (``skvae._core.scoring.importance_weighted_draws``).
     """
 
     name = None

@@ -6,7 +6,8 @@ Each latent family names its estimate (``LatentFamily.scoring``), and
 
 ``'importance_weighted'``
     The ELBO for one draw, else the importance-weighted bound, with draws from
-    q(z|x) (:func:`importance_weighted_log_likelihood`).
+    q(z|x) and a Laplace approximation of p(z|x)
+    (:func:`importance_weighted_log_likelihood`).
 ``'exact'``
     A sum over every code of a discrete latent (:func:`exact_log_likelihood`).
 ``'laplace'``
@@ -159,43 +160,56 @@ def _uniform(shape, generator, like):
     return u.clamp(torch.finfo(u.dtype).tiny, 1 - 1e-7).to(like.device)
 
 
-def importance_weighted_log_likelihood(model, x, noise):
+def importance_weighted_log_likelihood(model, x, noise, every_row=True):
     """The importance-weighted bound on log p(x) per row (Burda et al., 2016).
 
-    With K = ``noise.shape[0]`` draws z_k from q(z|x),
-    log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x); the bound tightens
-    as K grows. ``noise`` has shape (K, rows, n_components), or is a
+    With K = ``noise.shape[0]`` draws z_k from a proposal psi(z|x),
+    log p(x) >= log (1/K) sum_k p(x|z_k) p(z_k) / psi(z_k|x) on average; the
+    bound tightens as K grows. psi is q(z|x), or its mixture with a Laplace
+    approximation of p(z|x) (:func:`importance_weighted_draws`; for rows
+    with missing entries only where ``every_row`` is False). ``noise`` has
+    shape (K, rows, n_components), or is a
     :class:`~skvae._core.noise.RowDraws` that makes the draws block by block.
     Where x has missing entries (NaN), the bound is on log p(x_observed).
     """
     parts = [  # per block of draws: log sum_k of its weights, per row
         torch.logsumexp(log_weights, dim=0)
-        for log_weights, _ in importance_weighted_draws(model, x, noise)
+        for log_weights, _ in importance_weighted_draws(model, x, noise, every_row)
     ]
     return torch.logsumexp(torch.stack(parts), dim=0) - math.log(n_draws(noise))
 
 
-def importance_weighted_draws(model, x, noise):
-    """``(log_weights, out)`` for each block of draws z_k from q(z|x): the
-    log importance weights p(x|z_k) p(z_k) / q(z_k|x), (draws, rows), and the
-    decoder's outputs, (draws, rows, n_features).
+def importance_weighted_draws(model, x, noise, every_row=True):
+    """``(log_weights, out)`` for each block of draws z_k: the log importance
+    weights p(x|z_k) p(z_k) / psi(z_k|x), (draws, rows), and the decoder's
+    outputs, (draws, rows, n_features).
 
-    A row with missing entries gets half of its draws (the later ones) from a
-    Laplace approximation of p(z|x_observed) instead, where the latent family
-    and the likelihood allow one (``LatentFamily.laplace_proposal``,
-    ``Likelihood.log_concave``), each weighted against the even mixture of
-    the two proposals (deterministic multiple importance sampling): the
-    encoder reads a fill in place of each missing entry, and its posterior
-    lies off the centre of p(z|x_observed) and is too narrow for it, having
-    read a whole row. On a linear Gaussian model, whose log p(x_observed) is
-    known, the encoder's proposal alone left the estimate up to 6 nats below
-    it with 4,000 draws, the mixture within 0.02
-    (``tests/test_missing_values.py``). Complete rows are scored as before,
-    bit for bit.
+    Where the latent family and the likelihood allow one
+    (``LatentFamily.laplace_proposal``, ``Likelihood.log_concave``) and K is
+    at least 2, half of a row's draws (the later ones) come from a Laplace
+    approximation of p(z|x) about its mode and half from the encoder's
+    posterior q(z|x), each weighted against the even mixture of the two, psi
+    (deterministic multiple importance sampling, balance heuristic): the
+    average of the weights is still an unbiased estimate of p(x). The
+    encoder is amortized, fitted to the training rows on average, and on
+    other rows its posterior lies off p(z|x) and is too narrow for it. On the
+    held-out rows of the density panel at K = 100, the mixture raised the
+    mean score of breast cancer (16 components) from -5.02 to -4.78, of
+    Boston from -7.95 to -7.80, of digits from -58.11 to -57.64, of binarized
+    MNIST (Bernoulli likelihood, 20 components) from -94.55 to -91.73, and
+    changed none by more than the noise elsewhere, for a fifth more time. A
+    row with missing entries gains most: the encoder reads a fill in place of
+    each, and on a linear Gaussian model, whose log p(x_observed) is known,
+    the encoder's proposal alone left the estimate up to 6 nats below it
+    with 4,000 draws, the mixture within 0.02 (``tests/test_missing_values.py``).
+    ``every_row=False`` keeps the mixture to such rows: the validation score
+    of a fit, paid every epoch, compares epochs with each other.
     """
     observed = observed_entries(x)
     posterior = model.encode(x, observed)
-    mixture = _masked_row_proposal(model, x, posterior, observed, n_draws(noise))
+    mixture = _laplace_proposal(
+        model, x, posterior, observed, n_draws(noise), every_row
+    )
     for start, block in draw_blocks(noise):
         z = model.latent.sample(posterior, block)  # (draws, rows, n_components)
         if mixture is not None:
@@ -212,17 +226,21 @@ def importance_weighted_draws(model, x, noise):
         yield log_weights, out
 
 
-def _masked_row_proposal(model, x, posterior, observed, n_total):
-    """The Laplace half of the proposal of :func:`importance_weighted_draws`
-    for the rows with missing entries, or None where there is none."""
+def _laplace_proposal(model, x, posterior, observed, n_total, every_row):
+    """The Laplace half of the proposal of :func:`importance_weighted_draws`,
+    or None where no row gets one."""
     if (
-        observed is None
-        or n_total < 2
+        n_total < 2
         or not model.latent.laplace_proposal
         or not model.likelihood.log_concave
     ):
         return None
-    rows = ~observed.all(-1)
+    if every_row:
+        rows = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    elif observed is None:
+        return None
+    else:
+        rows = ~observed.all(-1)
     centre, cholesky, valid = laplace_approximation(
         model, x, model.latent.mean(posterior), observed
     )

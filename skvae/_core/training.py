@@ -183,7 +183,7 @@ def _validation_score(model, data, noise, beta):
     def score(x):
         draws = noise(x)
         if n_draws(draws) > 1:
-            return importance_weighted_log_likelihood(model, x, draws)
+            return importance_weighted_log_likelihood(model, x, draws, every_row=False)
         return elbo(model, x, draws, beta)
 
     return evaluate(score, data).mean().item()
