@@ -157,11 +157,11 @@ class BernoulliVAE(BaseBetaVAE):
         least 5 rows would be held out, since on small data a model that
         trains until its training loss stops improving overfits. The choice
         made is ``early_stopping_``.
-        On fewer than 1,000 rows and without ``warm_start``, ``'auto'``
-        then fits a new model on all rows for the number of epochs that
-        the held-out rows chose: their tenth is data the model would
-        otherwise never see. ``True`` keeps the model trained on the
-        other rows.
+        On fewer than 1,000 rows, fewer than 100 per column, and without
+        ``warm_start``, ``'auto'`` then fits a new model on all rows for the
+        number of epochs that the held-out rows chose: their tenth is data
+        the model would otherwise never see. ``True`` keeps the model
+        trained on the other rows.
 
     validation_fraction : float, default=0.1
         Fraction of the data held out when early stopping is on.

@@ -96,6 +96,17 @@ def test_small_data_train_again_on_all_rows_for_the_epochs_chosen(digits):
     # 1,000 rows or more, or early_stopping=True, keep the model that stopped.
     large = Estimator(4, **{**params, "max_iter": 3}).fit(np.tile(X[:500], (2, 1)))
     assert large.n_iter_ == len(large.validation_scores_)
+    # So do 100 rows per column or more: 300 rows of 3 columns give the model
+    # that stopped; 299 train again.
+    columns = [20, 28, 36]
+    for n_rows, again in ((300, False), (299, True)):
+        auto = Estimator(2, **params).fit(X[:n_rows, columns])
+        stopped = Estimator(2, **{**params, "early_stopping": True})
+        stopped.fit(X[:n_rows, columns])
+        same = np.array_equal(
+            auto.transform(X[:50, columns]), stopped.transform(X[:50, columns])
+        )
+        assert same is not again
 
 
 def test_no_second_fit_where_training_never_beat_the_start(digits):
