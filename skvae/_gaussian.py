@@ -151,10 +151,10 @@ class GaussianVAE(BaseBetaVAE):
         trains until its training loss stops improving overfits. The choice
         made is ``early_stopping_``.
         On fewer than 1,000 rows, fewer than 100 per column, and without
-        ``warm_start``, ``'auto'`` then fits a new model on all rows for the
-        number of epochs that the held-out rows chose: their tenth is data
-        the model would otherwise never see. ``True`` keeps the model
-        trained on the other rows.
+        ``warm_start``, ``'auto'`` then trains that model on, on all rows,
+        for half the number of epochs that the held-out rows chose: their
+        tenth is data the model would otherwise never see. ``True`` keeps
+        the model trained on the other rows.
 
     validation_fraction : float, default=0.1
         Fraction of the data held out when early stopping is on.
@@ -224,8 +224,8 @@ class GaussianVAE(BaseBetaVAE):
 
     best_validation_score_ : float or None
         The best of ``validation_scores_``, whose weights were kept (or,
-        where ``early_stopping='auto'`` fitted again on all rows, whose
-        epoch count the new model trained for).
+        where ``early_stopping='auto'`` went on training on all rows, whose
+        epoch count set how long).
 
     early_stopping_ : bool
         Whether the last ``fit`` held out rows to stop on (``early_stopping``

@@ -74,7 +74,7 @@ def test_a_very_large_beta_leaves_no_unit_active(make_linear_gaussian):
     assert np.all(vae.kl_per_component_ < 0.2)
 
 
-def test_small_data_train_again_on_all_rows_for_the_epochs_chosen(digits):
+def test_small_data_train_on_on_all_rows_for_half_the_epochs_chosen(digits):
     X, _ = digits
     Estimator = GaussianVAE
     # A diagonal likelihood: its start (probabilistic PCA) is one that
@@ -89,15 +89,20 @@ def test_small_data_train_again_on_all_rows_for_the_epochs_chosen(digits):
     # The epoch whose weights were kept (epochs of a KL warm-up never are).
     chosen = held_out.validation_scores_.index(held_out.best_validation_score_) + 1
     assert refit.early_stopping_ is True
-    assert refit.n_iter_ == len(refit.loss_curve_) == chosen
+    # Its epochs, then half the chosen ones more, on all rows.
     assert held_out.n_iter_ == len(held_out.validation_scores_)
-    # A new model, trained on the held-out rows too.
+    more = -(-chosen // 2)
+    assert refit.n_iter_ == len(refit.loss_curve_) == held_out.n_iter_ + more
+    np.testing.assert_array_equal(
+        refit.loss_curve_[: held_out.n_iter_], held_out.loss_curve_
+    )
+    # Trained on the held-out rows too.
     assert not np.allclose(refit.transform(X[:50]), held_out.transform(X[:50]))
     # 1,000 rows or more, or early_stopping=True, keep the model that stopped.
     large = Estimator(4, **{**params, "max_iter": 3}).fit(np.tile(X[:500], (2, 1)))
     assert large.n_iter_ == len(large.validation_scores_)
     # So do 100 rows per column or more: 300 rows of 3 columns give the model
-    # that stopped; 299 train again.
+    # that stopped; 299 train on.
     columns = [20, 28, 36]
     for n_rows, again in ((300, False), (299, True)):
         auto = Estimator(2, **params).fit(X[:n_rows, columns])
@@ -120,22 +125,26 @@ def test_no_second_fit_where_training_never_beat_the_start(digits):
     assert model.n_iter_ == len(model.loss_curve_) == len(model.validation_scores_)
 
 
-def test_the_all_rows_fit_returns_the_moving_average(digits):
-    # Without the average, the second run would be this plain fit, bit for
-    # bit: the same start, batches and noise, nothing held out. (The diagonal
-    # likelihood, for a first run that beats its start: see above.)
+def test_the_all_rows_run_continues_the_stopped_model_and_returns_its_average(
+    digits,
+):
+    # Without the average, the second run would be a warm start of the model
+    # that stopped, bit for bit: the same weights, optimizer state, batches
+    # and noise, nothing held out. (The diagonal likelihood, for a first run
+    # that beats its start: see above.)
     X, _ = digits
     params = {**FAST, "max_iter": 12, "n_iter_no_change": 3, "likelihood": "gaussian"}
     vae = GaussianVAE(4, **params).fit(X[:300])
-    plain = GaussianVAE(
-        4, **{**params, "max_iter": vae.n_iter_, "early_stopping": False}
-    )
+    stopped = GaussianVAE(4, **{**params, "early_stopping": True}).fit(X[:300])
+    n_more = vae.n_iter_ - stopped.n_iter_
+    assert n_more >= 1
+    stopped.set_params(warm_start=True, early_stopping=False, max_iter=n_more)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain.fit(X[:300])
-    assert vae.n_iter_ == plain.n_iter_
-    np.testing.assert_array_equal(vae.loss_curve_, plain.loss_curve_)
-    assert not np.allclose(vae.transform(X[:50]), plain.transform(X[:50]))
+        stopped.fit(X[:300])
+    assert vae.n_iter_ == stopped.n_iter_
+    np.testing.assert_array_equal(vae.loss_curve_, stopped.loss_curve_)
+    assert not np.allclose(vae.transform(X[:50]), stopped.transform(X[:50]))
 
 
 @pytest.mark.parametrize("Estimator", [BernoulliVAE, AutoencoderGMM])

@@ -41,7 +41,7 @@ class TrainingSettings:
     # exponential moving average, which validation scores and fit returns.
     ema: float = 0.0
     # Without validation data: whether the moving average is returned too
-    # (a run that trains again on all rows for the epochs validation chose).
+    # (a run that trains on, on all rows, after validation chose the epochs).
     return_average: bool = False
     # Draws per row of the bound trained: 1 is the ELBO, more the
     # importance-weighted bound (the validation score is then that bound too).
