@@ -159,9 +159,11 @@ class GaussianVAE(BaseBetaVAE):
     validation_fraction : float, default=0.1
         Fraction of the data held out when early stopping is on.
 
-    n_iter_no_change : int, default=20
+    n_iter_no_change : int or 'auto', default='auto'
         Number of epochs without an improvement of at least ``tol`` after
-        which training stops.
+        which training stops. ``'auto'`` waits 20 epochs, and while no epoch has
+        improved on the starting model, at least 200 optimizer steps (on
+        small data an epoch is a few steps).
 
     warm_start : bool, default=False
         Whether ``fit`` continues from the previous solution.
@@ -346,7 +348,7 @@ class GaussianVAE(BaseBetaVAE):
         tol=1e-4,
         early_stopping="auto",
         validation_fraction=0.1,
-        n_iter_no_change=20,
+        n_iter_no_change="auto",
         warm_start=False,
         device="auto",
         random_state=None,

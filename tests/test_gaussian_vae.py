@@ -323,6 +323,26 @@ def test_stops_when_the_training_loss_stops_improving(digits):
     assert vae.n_iter_ == 4
 
 
+@pytest.mark.parametrize("n_iter_no_change, n_iter", [("auto", 100), (20, 21)])
+def test_auto_patience_gives_the_start_200_steps(digits, n_iter_no_change, n_iter):
+    X, _ = digits
+    # A learning rate too small to move any weight: no epoch beats the start.
+    vae = GaussianVAE(
+        2,
+        hidden_layer_sizes=(8,),
+        learning_rate=1e-30,
+        batch_size=50,
+        max_iter=150,
+        n_iter_no_change=n_iter_no_change,
+        early_stopping=True,
+        random_state=0,
+    ).fit(X[:100])
+    assert set(vae.validation_scores_) == {vae.best_validation_score_}
+    # 90 training rows in batches of 50 are 2 steps an epoch: 'auto' waits
+    # 100 epochs for the first improvement, 20 epochs wait 21.
+    assert vae.n_iter_ == n_iter
+
+
 def test_early_stopping_needs_rows_to_train_on():
     vae = GaussianVAE(early_stopping=True, validation_fraction=0.9)
     with pytest.raises(ValueError, match="leaves none to train on"):

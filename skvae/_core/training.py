@@ -46,6 +46,9 @@ class TrainingSettings:
     # Draws per row of the bound trained: 1 is the ELBO, more the
     # importance-weighted bound (the validation score is then that bound too).
     n_draws: int = 1
+    # With validation data: while no epoch has beaten the start, training
+    # stops only after this many steps too.
+    start_patience_steps: int = 0
     # Whether the data has missing entries (NaN): decided once per fit, so
     # that no batch has to ask (on a GPU, asking waits for the device).
     missing: bool = False
@@ -149,7 +152,10 @@ def train(
             history.best_epoch = epoch + 1
             if validation_data is not None:
                 best_state = copy.deepcopy(validated.state_dict())
-        if no_improvement > settings.n_iter_no_change:
+        if no_improvement > settings.n_iter_no_change and not (
+            history.best_epoch == 0
+            and history.n_steps - settings.start_step < settings.start_patience_steps
+        ):
             history.stopped_early = True
             break
     if best_state is not None:
