@@ -55,6 +55,7 @@ from ._core.likelihoods import LIKELIHOODS, Likelihood, plan_likelihood
 from ._core.missing import MISSINGNESS, observed_entries
 from ._core.networks import ACTIVATIONS, Decoder, Encoder, build_vae
 from ._core.noise import RowDraws, row_uniforms
+from ._core.optim import adam
 from ._core.scoring import conditional_mean, conditional_sample, log_likelihood
 from ._core.state import build_module, module_arrays, module_config, to_numpy, to_torch
 from ._core.threads import fastest_thread_count, fit_threads, torch_threads
@@ -387,7 +388,7 @@ class BaseVAE(
                 self._initialize(
                     module, data, device, settings.batch_size, missing, X.shape[0]
                 )
-            optimizer = _adam(module.parameters(), self.learning_rate, optimizer_state)
+            optimizer = adam(module.parameters(), self.learning_rate, optimizer_state)
             history, reporter = self._train(
                 module, optimizer, data, settings, report=epochs is None
             )
@@ -1562,20 +1563,6 @@ def _beyond_budget(X):
     if not isinstance(X, ChunkedArray) and exceeds_budget(X):
         return ChunkedArray(X, X.dtype)
     return X
-
-
-def _adam(parameters, learning_rate, state=None):
-    """Adam, fused into one kernel per step where torch has it for the device
-    (CPU from torch 2.4): the per-tensor loop cost a 784-400-20 network about
-    a fifth of each step. ``state`` continues a previous optimizer."""
-    parameters = list(parameters)
-    try:
-        optimizer = torch.optim.Adam(parameters, lr=learning_rate, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        optimizer = torch.optim.Adam(parameters, lr=learning_rate)
-    if state is not None:
-        optimizer.load_state_dict(state)
-    return optimizer
 
 
 def _warn_at_caller(message, category):
