@@ -2,13 +2,15 @@
 per-step machinery, and the learning rate a continued fit trains at."""
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 from skvae import GaussianVAE
-from skvae._core.optim import FusedAdam, adam
+from skvae._core.optim import FusedAdam, _fused_kernel_runs, adam
 
 
 def _networks():
@@ -119,3 +121,29 @@ def test_a_continued_fit_trains_at_the_learning_rate_it_is_given():
     assert not np.allclose(model.loss_curve_[-1], old_rate.loss_curve_[-1])
     model.set_params(learning_rate=0.02).partial_fit(X)
     assert model._optimizer_state["param_groups"][0]["lr"] == 0.02
+
+
+def test_a_fit_does_not_import_torch_dynamo():
+    # torch.optim's first step imports torch._dynamo: about a second of every
+    # new process (each worker of a parallel search). A fresh interpreter
+    # tells whether a fit still pays it.
+    code = (
+        "import sys, numpy as np, torch\n"
+        "before = 'torch._dynamo' in sys.modules\n"
+        "from skvae import GaussianVAE\n"
+        "X = np.random.RandomState(0).randn(100, 3)\n"
+        "GaussianVAE(n_components=1, max_iter=2, random_state=0).fit(X)\n"
+        "print(before, 'torch._dynamo' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    before, after = result.stdout.split()
+    if before == "True":
+        pytest.skip("this torch imports torch._dynamo on import")
+    if not _fused_kernel_runs([torch.zeros(1)]):
+        pytest.skip("no fused Adam for the CPU in this torch: torch.optim trains")
+    assert after == "False"
