@@ -290,6 +290,11 @@ class BaseVAE(
         """Draws per row of the bound that training maximizes: 1, the ELBO."""
         return 1
 
+    def _validation_draws(self, settings):
+        """Draws per held-out row of the objective early stopping watches:
+        the training objective's."""
+        return settings.n_draws
+
     # --- Fitting ------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -855,7 +860,9 @@ class BaseVAE(
             data.training(device),
             settings,
             validation_data=data.validation(device),
-            validation_noise=lambda x: self._score_noise(module, x, settings.n_draws),
+            validation_noise=lambda x: self._score_noise(
+                module, x, self._validation_draws(settings)
+            ),
             on_epoch_end=reporter,
         )
         check_trained(module, data.head(settings.batch_size, device))

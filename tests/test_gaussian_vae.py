@@ -415,3 +415,27 @@ def test_gaussian_likelihood_variance_floor():
     variance = vae.module_.likelihood.variance().detach().numpy()
     assert variance[1] >= 1e-3
     assert np.isfinite(vae.score(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("beta", [1.0, 2.0])
+def test_early_stopping_watches_the_bound_that_score_reports(beta, monkeypatch):
+    # With beta=1 the held-out rows are scored on a 10-draw importance-weighted
+    # bound, what score estimates; with another beta, on the beta-ELBO that
+    # training maximizes. Training itself is the same either way.
+    X = np.random.RandomState(0).randn(300, 6) @ np.random.RandomState(1).randn(6, 6)
+    params = dict(
+        n_components=2, beta=beta, early_stopping=True, max_iter=4, random_state=0
+    )
+    default = GaussianVAE(n_iter_no_change=10, **params).fit(X)
+    monkeypatch.setattr(
+        GaussianVAE, "_validation_draws", lambda self, settings: settings.n_draws
+    )
+    on_elbo = GaussianVAE(n_iter_no_change=10, **params).fit(X)
+    assert default.loss_curve_ == on_elbo.loss_curve_
+    bound, elbo_scores = (np.array(m.validation_scores_) for m in (default, on_elbo))
+    if beta == 1.0:
+        assert np.all(bound != elbo_scores)
+        assert np.allclose(bound, elbo_scores, atol=0.5)  # one quantity, two estimates
+    else:
+        np.testing.assert_array_equal(bound, elbo_scores)

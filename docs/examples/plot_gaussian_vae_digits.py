@@ -72,7 +72,7 @@ ax.set_title("Negative ELBO per digit")
 # draw of black-and-white pixels from it. With 8 components and 4,000
 # training digits the samples are recognizable but blurry, and some codes
 # decode into shapes between two digits (the held-out score above, about
-# -117 nats per digit, is that of a small model: more components score higher).
+# -115 nats per digit, is that of a small model: more components score higher).
 fig, axes = plot_samples(vae, n_samples=32, n_cols=8)
 fig.suptitle("Digits sampled from the model")
 # sphinx_gallery_thumbnail_number = 2
