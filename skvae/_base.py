@@ -598,13 +598,19 @@ class BaseVAE(
                 if len(columns) == likelihood.n_features
                 else (f" in the columns {columns_text(columns, names)}")
             )
+            diagonal = getattr(part, "diagonal_name", "gaussian")
             fix = (
-                "Fit the model again with likelihood='gaussian' (one variance "
+                f"Fit the model again with likelihood={diagonal!r} (one variance "
                 "per column, which leaves missing entries out)"
                 if fitted
-                else "Use likelihood='gaussian' (one variance per column, which "
-                "leaves missing entries out), or likelihood='auto', which "
-                "chooses it for columns with missing values"
+                else f"Use likelihood={diagonal!r} (one variance per column, which "
+                "leaves missing entries out)"
+                + (
+                    ", or likelihood='auto', which chooses it for columns with "
+                    "missing values"
+                    if diagonal == "gaussian"
+                    else ""
+                )
             )
             raise ValueError(
                 f"X has {n_missing} missing value(s) (NaN){where}, which "

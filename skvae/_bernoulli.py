@@ -43,8 +43,8 @@ class BernoulliVAE(BaseBetaVAE):
         :class:`~sklearn.neural_network.MLPClassifier`.
 
     likelihood : {'gaussian', 'gaussian_full', 'bernoulli', 'poisson', \
-            'categorical', 'lognormal', 'auto'} or list of (str, columns) \
-            tuples, default='auto'
+            'categorical', 'lognormal', 'lognormal_full', 'auto'} or list of \
+            (str, columns) tuples, default='auto'
         The observation model p(x|z). ``'gaussian'``: the decoder gives the
         mean, and each feature has a learned variance of at least
         ``min_variance``; suits real-valued, standardized data.
@@ -58,8 +58,9 @@ class BernoulliVAE(BaseBetaVAE):
         ``'categorical'``: one categorical variable, as its one-hot columns or
         as one column of integer codes 0 to C-1; the decoder gives a logit per
         level. ``'lognormal'``: positive values, log X Gaussian with a learned
-        variance. A list of ``(likelihood, columns)`` pairs gives each group of
-        columns its own likelihood, as
+        variance; ``'lognormal_full'``: with one covariance of log X. A list
+        of ``(likelihood, columns)`` pairs gives each group of columns its own
+        likelihood, as
         :class:`~sklearn.compose.ColumnTransformer` gives each its transformer:
         columns by index or, for a pandas DataFrame, by name, every column in
         exactly one pair (a categorical pair covers one variable).

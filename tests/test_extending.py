@@ -122,6 +122,7 @@ def test_the_registry_refuses_a_taken_name_and_what_is_not_a_likelihood():
         "gaussian",
         "gaussian_full",
         "lognormal",
+        "lognormal_full",
         "poisson",
     ]
 

@@ -325,7 +325,10 @@ class VAE(nn.Module):
 
         For any other likelihood the principal directions are those of its
         encoder inputs (``Likelihood.encoder_input``), and the decoder is that
-        model linearized at the start (:meth:`_linearized_decoder_start`).
+        model linearized at the start (:meth:`_linearized_decoder_start`),
+        with the noise that the likelihood starts from what the components
+        leave of its inputs (``Likelihood.start_linearized_noise``: one
+        covariance across the columns of a full-covariance part).
         """
         k = min(components.shape[0], self.latent.n_components)
         components, variances = components[:k], variances[:k]
@@ -348,13 +351,15 @@ class VAE(nn.Module):
             self.decoder.set_linear(weight, x_mean - shift)
             weighted = self.likelihood.start_noise(noise, loading, covariance)
         else:
-            self._linearized_decoder_start(weight, shift, noise)
-            weighted = loading.double().T / noise.double()
+            self._linearized_decoder_start(weight, shift)
+            weighted = self.likelihood.start_linearized_noise(
+                noise, loading, covariance
+            )
         self.encoder.set_linear(
             *self.latent.linear_encoder_start(loading, weighted, x_mean)
         )
 
-    def _linearized_decoder_start(self, input_weight, shift, noise):
+    def _linearized_decoder_start(self, input_weight, shift):
         """The decoder of probabilistic PCA of the encoder inputs, u = mean +
         W z - shift + noise, in the likelihood's outputs: each output moves
         with z as its encoder input does, times ``Likelihood.start_slope`` (d
@@ -369,7 +374,6 @@ class VAE(nn.Module):
         start = self.decoder(input_weight.new_zeros(1, self.latent.n_components))[0]
         slope = self.likelihood.start_slope(start)
         self.decoder.set_linear(slope[:, None] * input_weight, start - slope * shift)
-        self.likelihood.set_start_variance(noise)
 
 
 class Encoder(nn.Module):
