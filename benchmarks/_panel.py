@@ -13,7 +13,10 @@ from sklearn.datasets import (
     load_digits,
     load_iris,
     load_wine,
+    make_blobs,
     make_circles,
+    make_classification,
+    make_friedman1,
     make_moons,
     make_s_curve,
     make_swiss_roll,
@@ -39,6 +42,13 @@ HELD_OUT = {
     "boston": lambda: _boston(),
     "s_curve": lambda: make_s_curve(2000, noise=0.1, random_state=0)[0],
     "circles": lambda: make_circles(2000, noise=0.05, factor=0.5, random_state=0)[0],
+    # Added later, after every default below was chosen: clusters, uniform
+    # columns, and a table with exactly redundant columns.
+    "blobs": lambda: make_blobs(2000, n_features=5, centers=4, random_state=0)[0],
+    "friedman": lambda: make_friedman1(2000, n_features=6, random_state=0)[0],
+    "classification": lambda: make_classification(
+        2000, n_features=8, n_informative=4, random_state=0
+    )[0],
 }
 
 
