@@ -158,6 +158,13 @@ _REFIT_EPOCH_FRACTION = 0.5
 _PATIENCE_EPOCHS = 20
 _START_PATIENCE_STEPS = 200
 _ACTIVITY_THRESHOLD = 0.01
+# A column whose standard deviation is below this fraction of its mean's size
+# is refused: float32 rounds each value by up to 6e-8 of it, so that its
+# variation would be mostly rounding (at 1e-6, 3% of the spread).
+_FLOAT32_RESOLUTION = 1e-6
+# ... unless it is below this fraction, where it is float64's rounding (a
+# constant column that a scaler left as -0.0709 plus or minus 2e-16).
+_FLOAT64_NOISE = 1e-12
 # Rows per batch of transform and inverse_transform, if the budget allows.
 _MAX_BATCH = 1024
 # The per-row methods, by the name of the step that _blockwise maps.
@@ -753,12 +760,14 @@ class BaseVAE(
             # The first pass counted the missing values of the training rows.
             missing = statistics.missing
             _check_no_empty_column(missing, data.n_train, n_samples)
+        _check_float32_range(statistics, type(self).__name__)
         any_missing = bool(missing.any())
         moments = [
             torch.as_tensor(s, dtype=torch.float32, device=device)
             for s in (statistics.mean, statistics.variance)
         ]
         module.initialize(*moments)
+        _check_finite_start(module, statistics, type(self).__name__)
         if module.missingness is not None:
             rate = torch.as_tensor(missing / data.n_train, dtype=torch.float32)
             module.missingness.initialize(rate.to(device), *moments)
@@ -789,6 +798,7 @@ class BaseVAE(
             )
             if any_missing:
                 likelihood.set_variance(start[3])
+        _check_finite_start(module, statistics, type(self).__name__)
         self._initialize_prior(module, data.kept_rows, batch_size)
 
     def _initialize_prior(self, module, X, batch_size):
@@ -1823,6 +1833,63 @@ def _missing_counts(X):
     return missing_counts(X, _block_rows(X))
 
 
+def _listed(columns):
+    """Column indices for a message: the first ten, then an ellipsis."""
+    return ", ".join(map(str, columns[:10])) + (", ..." if columns.size > 10 else "")
+
+
+def _check_float32_range(statistics, name):
+    """Refuse training rows that their float32 copy, in which the model
+    trains, cannot hold: values beyond float32's largest, or columns whose
+    spread is below its rounding at their size (a column of 1e9 plus noise of
+    standard deviation 1 is constant in float32, whose neighbouring values
+    there lie 64 apart). ``statistics``: the float64 ``max_abs``, ``mean``
+    and ``variance`` of each column."""
+    largest = float(np.finfo(np.float32).max)
+    beyond = np.flatnonzero(statistics.max_abs > largest)
+    if beyond.size:
+        raise ValueError(
+            f"{name} trains in float32, whose largest value is {largest:.3g}, "
+            f"but column(s) {_listed(beyond)} of X reach "
+            f"{statistics.max_abs[beyond].max():.3g}. Scale the features (for "
+            "example with sklearn.preprocessing.StandardScaler) before fitting."
+        )
+    with np.errstate(invalid="ignore"):
+        spread = np.sqrt(np.asarray(statistics.variance, dtype=np.float64))
+        size = np.abs(np.asarray(statistics.mean, dtype=np.float64))
+        # A spread at float64's own rounding is no variation: such a column
+        # is constant, as float32 makes it.
+        real = spread > _FLOAT64_NOISE * size
+        lost = np.flatnonzero(real & (spread < _FLOAT32_RESOLUTION * size))
+    if lost.size:
+        j = lost[0]
+        raise ValueError(
+            f"Column(s) {_listed(lost)} of X vary by less than a millionth of "
+            f"their size (column {j}: mean {statistics.mean[j]:.8g}, standard "
+            f"deviation {spread[j]:.3g}): in float32, in which {name} trains, "
+            "that variation is lost to rounding. Subtract each column's mean "
+            "first (for example with sklearn.preprocessing.StandardScaler)."
+        )
+
+
+def _check_finite_start(module, statistics, name):
+    """Refuse a started model with a parameter beyond float32's range: the
+    moments of columns of very large or very small values (a variance of
+    1e40, or of 1e-60) leave it before training could begin."""
+    tensors = [*module.parameters(), *module.buffers()]
+    if all(bool(torch.isfinite(t).all()) for t in tensors):
+        return
+    worst = int(np.argmax(statistics.max_abs))
+    raise ValueError(
+        f"{name} could not start its model of X in float32, in which it "
+        "trains: the means and variances of X's columns lie beyond float32's "
+        "range (about 1e-38 to 3e38) or their ratios do (the largest value, "
+        f"{statistics.max_abs[worst]:.3g}, is in column {worst}). Rescale the "
+        "columns to values near 1 (for example divide each by its typical "
+        "size) before fitting."
+    )
+
+
 def _check_no_empty_column(missing, n_train, n_samples):
     """Refuse training rows in which a column has no observed value: nothing
     could be learned of it, not even its mean."""
@@ -1835,10 +1902,9 @@ def _check_no_empty_column(missing, n_train, n_samples):
             f" (of the {n_train} training rows left once early_stopping held "
             f"out {n_samples - n_train} for validation)"
         )
-    listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
     raise ValueError(
         f"{empty.size} column(s) of X have no observed value: every entry is "
-        f"missing (NaN){held_out}, in column(s) {listed}. Nothing can be "
+        f"missing (NaN){held_out}, in column(s) {_listed(empty)}. Nothing can be "
         "learned of such a column: drop it (skvae.VAEImputer does, unless "
         "keep_empty_features=True)."
     )

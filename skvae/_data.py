@@ -137,7 +137,9 @@ class FeatureStatistics:
     and ``scatter`` are those of the rows with 0 for a missing entry, and
     ``pairwise`` holds ``(means, covariances, mean count)`` of
     :func:`pairwise_covariance`, from sums accumulated in the same one pass.
-    ``missing`` (the attribute) counts each column's missing entries.
+    ``missing`` (the attribute) counts each column's missing entries, and
+    ``max_abs`` holds each column's largest absolute value (missing entries
+    left out).
     """
 
     def __init__(
@@ -157,7 +159,7 @@ class FeatureStatistics:
         self.n_features = None
         self.dtype = None
         self.sum = self.scatter = self.pairwise = None
-        self.missing = None
+        self.missing = self.max_abs = None
         # Pairwise sums of the observed entries: of x_i where x_j is
         # observed, the rows where both are, each column's observed entries.
         self._cross = self._pairs = self._observed = None
@@ -186,6 +188,7 @@ class FeatureStatistics:
             self._sparse_moments(rows)
         if self.with_missing:
             self.missing += missing_counts(rows, max(1, rows.shape[0]))
+        self.max_abs = np.fmax(self.max_abs, _column_max_abs(rows))
         self._n_seen += rows.shape[0]
         start = 0
         while start < rows.shape[0]:
@@ -228,6 +231,7 @@ class FeatureStatistics:
         self.n_features, self.dtype = rows.shape[1], rows.dtype
         self._sparse = sp.issparse(rows)
         self.missing = np.zeros(self.n_features, dtype=np.int64)
+        self.max_abs = np.zeros(self.n_features)
         if self.covariance:
             self.sum = np.zeros(self.n_features)
             self.scatter = np.zeros((self.n_features, self.n_features))
@@ -398,6 +402,14 @@ def pairwise_covariance(X, block_size):
         scatter += centred.T @ centred
         pairs += observed.T @ observed
     return mean, scatter / np.maximum(pairs - 1, 1), float(counts.mean())
+
+
+def _column_max_abs(rows):
+    """Each column's largest absolute value (0 for no rows; NaN, a missing
+    entry, left out), in float64."""
+    if sp.issparse(rows):
+        return abs(rows).max(axis=0).toarray().ravel().astype(np.float64)
+    return np.fmax.reduce(np.abs(rows), axis=0, initial=0.0).astype(np.float64)
 
 
 def to_tensor(X, dtype, device):

@@ -261,7 +261,7 @@ def test_every_source_gives_the_same_stream(X, memmap, streamed, tmp_path):
 def test_feature_statistics_do_not_depend_on_how_rows_arrive(X):
     rng = np.random.RandomState(1)
     cuts = np.sort(rng.choice(np.arange(1, len(X)), 30, replace=False))
-    for data in (X, sp.csr_matrix(X * (X > 0.5))):
+    for data in (X - 0.6, sp.csr_matrix(X * (X > 0.5) - 0.5 * (X < 0.1))):
         whole = FeatureStatistics(len(X), 128, covariance=True, sample_step=7)
         pieces = FeatureStatistics(len(X), 128, covariance=True, sample_step=7)
         whole.update(data).finish()
@@ -273,6 +273,8 @@ def test_feature_statistics_do_not_depend_on_how_rows_arrive(X):
         np.testing.assert_allclose(whole.variance, dense.var(0), rtol=1e-10)
         np.testing.assert_allclose(whole.scatter, dense.T @ dense, rtol=1e-12)
         np.testing.assert_array_equal(whole.sample, dense[::7])
+        np.testing.assert_array_equal(whole.max_abs, np.abs(dense).max(0))
+        np.testing.assert_array_equal(pieces.max_abs, whole.max_abs)
         if sp.issparse(data):  # combined piece by piece: rounding apart
             np.testing.assert_allclose(pieces.mean, whole.mean, rtol=1e-12)
             np.testing.assert_allclose(pieces.variance, whole.variance, rtol=1e-10)
@@ -310,6 +312,7 @@ def test_feature_statistics_of_the_observed_entries_in_one_pass(X):
         np.testing.assert_array_equal(statistics.mean, expected[0])
         np.testing.assert_array_equal(statistics.variance, expected[1])
         np.testing.assert_array_equal(statistics.missing, np.isnan(data).sum(0))
+        np.testing.assert_array_equal(statistics.max_abs, np.nanmax(np.abs(data), 0))
     np.testing.assert_allclose(whole.mean, np.nanmean(data, 0), rtol=1e-12)
     np.testing.assert_allclose(whole.variance, np.nanvar(data, 0), rtol=1e-10)
     # The pairwise covariances from one pass's sums are the two passes' ones.
@@ -640,3 +643,16 @@ def test_data_that_fit_live_on_the_gpu_and_batches_are_taken_there(X, monkeypatc
     assert isinstance(data, torch.Tensor) and data.device.type == "cuda"
     assert model.device_.type == "cuda" and np.isfinite(model.loss_curve_).all()
     assert np.isfinite(model.transform(X)).all()
+
+
+def test_a_stream_beyond_float32_is_refused_in_its_first_pass(X, tmp_path, streamed):
+    # The largest value is read in the pass that starts the model: the
+    # first chunks are fine, one value of the last one is not.
+    data = X.copy()
+    data[-1, 3] = 1e39
+    np.save(tmp_path / "huge.npy", data)
+    memmap = np.load(tmp_path / "huge.npy", mmap_mode="r")
+    with config_context(working_memory=TINY):
+        with pytest.raises(ValueError, match=r"column\(s\) 3 of X reach 1e\+39"):
+            GaussianVAE(2, **FAST).fit(memmap)
+    assert len(streamed) == 1

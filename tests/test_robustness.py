@@ -151,3 +151,53 @@ def test_float64_results_depend_on_the_batch_only_by_rounding(X):
     np.testing.assert_allclose(model.score_samples(X)[:5], alone, rtol=1e-12)
     codes = np.vstack([model.transform(X[i : i + 1]) for i in range(5)])
     np.testing.assert_allclose(model.transform(X)[:5], codes, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:1] + ESTIMATORS[-1:], ids=repr)
+def test_values_beyond_float32_are_refused_before_training(estimator, X):
+    from tests.test_input import _fitted_state
+
+    model = clone(estimator).set_params(likelihood="gaussian").fit(X - 0.5)
+    before = _fitted_state(model)
+    huge = (X - 0.5) * 1e40  # finite in float64, infinite in float32
+    with pytest.raises(ValueError, match=r"float32, whose largest value is 3.4e\+38"):
+        model.fit(huge)
+    assert _fitted_state(model) == before
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:1] + ESTIMATORS[-1:], ids=repr)
+def test_a_column_that_float32_cannot_resolve_is_refused(estimator, X):
+    # 1e9 plus noise of standard deviation 0.3: float32's neighbouring values
+    # there lie 64 apart, so its copy of the column would be constant.
+    data = X - 0.5
+    data[:, 1] += 1e9
+    with pytest.raises(ValueError, match=r"Column\(s\) 1 of X vary by less than"):
+        clone(estimator).set_params(likelihood="gaussian").fit(data)
+    # A column constant but for float64's rounding is a constant column.
+    rounded = X - 0.5
+    rounded[:, 1] = -0.0709 + np.random.RandomState(1).normal(0, 1e-16, len(X))
+    clone(estimator).set_params(likelihood="gaussian").fit(rounded)
+    # A thousandth of its size is resolved: the model learns the column.
+    data[:, 1] -= 1e9 - 1e3
+    model = clone(estimator).set_params(likelihood="gaussian").fit(data)
+    assert np.isfinite(model.score_samples(data)).all()
+
+
+def test_a_start_beyond_float32_is_refused(X):
+    # Positive values of 1e30: their variance, 1e60, has no float32 value,
+    # and the lognormal's start (the variance of log x) is computed from it.
+    with pytest.raises(ValueError, match="could not start its model of X"):
+        GaussianVAE(2, **{**FAST, "likelihood": "lognormal"}).fit((X + 0.1) * 1e30)
+    # Gaussian columns of 1e20: their variance overflows (the mixture prior's
+    # start would otherwise have read NaN codes).
+    huge = (X - 0.5) * 1e21
+    largest = np.abs(huge).max()
+    column = np.abs(huge).max(0).argmax()
+    message = f"largest value, {largest:.3g}, is in column {column}"
+    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+        AutoencoderGMM(2, n_mixture_components=2, **FAST).set_params(
+            likelihood="gaussian"
+        ).fit(huge)
+    # Rescaled, the same data fit.
+    model = GaussianVAE(2, **{**FAST, "likelihood": "lognormal"}).fit(X + 0.1)
+    assert np.isfinite(model.score_samples(X + 0.1)).all()
