@@ -78,6 +78,8 @@ def _check_column(column, dtype, what, estimator_name):
     categories = getattr(dtype, "categories", None)
     if categories is not None:  # a categorical column
         dtype = categories.dtype
+        if any(isinstance(c, str | bytes) for c in categories):
+            raise _category_strings_error(what, column.name, categories, estimator_name)
     if getattr(dtype, "kind", "O") in "OSUa" and not isinstance(dtype, np.dtype):
         raise _strings_error(what, estimator_name)  # pandas' string dtypes
     _check_dtype(
@@ -118,6 +120,18 @@ def _strings_error(what, estimator_name):
         "models numbers. Convert numeric strings with astype(float) yourself, "
         "and encode categories (for example with "
         "sklearn.preprocessing.OneHotEncoder)."
+    )
+
+
+def _category_strings_error(what, name, categories, estimator_name):
+    shown = list(categories[:5]) + (["..."] if len(categories) > 5 else [])
+    return ValueError(
+        f"{what} holds strings, the categories {shown}, which {estimator_name} "
+        "does not parse: it models numbers. Rename the categories to their "
+        f"codes, X[{name!r}] = X[{name!r}].cat.rename_categories("
+        f"range({len(categories)})), which keeps their order (and "
+        "likelihood='auto' then models the column as categorical), or encode "
+        "the column (for example with sklearn.preprocessing.OneHotEncoder)."
     )
 
 

@@ -108,7 +108,11 @@ def test_auto_on_a_numpy_array_is_gaussian_bit_for_bit(make_linear_gaussian):
         (pd.Categorical([0.0, 0.5] * 5), r"categories \[0.0, 0.5\].*must be those"),
         (pd.Series([0, 1.5] * 5, dtype=object), "dtype object with the value 1.5"),
         # Strings are refused for every likelihood, before 'auto' reads them.
-        (pd.Categorical(["a", "b"] * 5), "holds strings"),
+        (
+            pd.Categorical(["a", "b"] * 5),
+            r"holds strings, the categories \['a', 'b'\].*"
+            r"X\['c'\]\.cat\.rename_categories\(range\(2\)\)",
+        ),
     ],
 )
 def test_auto_refuses_categories_that_are_not_codes(column, match):
