@@ -12,11 +12,15 @@ from sklearn.datasets import (
     load_diabetes,
     load_digits,
     load_iris,
+    load_linnerud,
     load_wine,
     make_blobs,
     make_circles,
     make_classification,
     make_friedman1,
+    make_friedman2,
+    make_gaussian_quantiles,
+    make_low_rank_matrix,
     make_moons,
     make_s_curve,
     make_swiss_roll,
@@ -49,6 +53,20 @@ HELD_OUT = {
     "classification": lambda: make_classification(
         2000, n_features=8, n_informative=4, random_state=0
     )[0],
+    # Added after those: a table of 20 rows, a product of uniform columns
+    # (with its target), one Gaussian, a Gaussian of low effective rank, and
+    # mlxtend's three blobs.
+    "linnerud": lambda: np.column_stack(load_linnerud(return_X_y=True)),
+    "friedman2": lambda: np.column_stack(
+        make_friedman2(1500, noise=0.1, random_state=0)
+    ),
+    "quantiles": lambda: make_gaussian_quantiles(
+        n_samples=1500, n_features=3, random_state=0
+    )[0],
+    "low_rank": lambda: make_low_rank_matrix(
+        1000, 20, effective_rank=4, tail_strength=0.1, random_state=0
+    ),
+    "three_blobs": lambda: _three_blobs(),
 }
 
 
@@ -57,6 +75,12 @@ def _boston():
 
     X, y = boston_housing_data()
     return np.column_stack([X, y]).astype(np.float64)
+
+
+def _three_blobs():
+    from mlxtend.data import three_blobs_data
+
+    return three_blobs_data()[0].astype(np.float64)
 
 
 def _autompg():
