@@ -69,7 +69,13 @@ from ._data import (
     tensor_rows,
 )
 from ._device import available_device, resolve_device
-from ._input import check_input_kind, checked_layer_sizes, with_numeric_categories
+from ._input import (
+    check_input_kind,
+    check_same_categories,
+    checked_layer_sizes,
+    string_category_columns,
+    with_numeric_categories,
+)
 from ._progress import epoch_reporter
 from ._sklearn_compat import (
     CallbackSupportMixin,
@@ -467,11 +473,15 @@ class BaseVAE(
         # Dtypes are read before validation turns X into numbers (a stream
         # has no dtypes per column: it is never a DataFrame).
         kinds = None
+        categories = ()
         if streams(X, kind):
             X = self._chunked(X, kind, reset)
         else:
             X = in_memory(X, kind)
+            if not reset:
+                self._check_categories(X)
             check_input_kind(X, type(self).__name__)
+            categories = string_category_columns(X)
             if reset and self.likelihood == AUTO:
                 kinds = column_kinds(X)
             X = validate_data(
@@ -498,6 +508,10 @@ class BaseVAE(
             return _beyond_budget(X), network, plan, None, missing
         _check_no_empty_column(missing, X.shape[0], X.shape[0])
         plan = self._resolve_plan(kinds, X.shape[0], missing)
+        _check_categories_modelled(
+            plan, categories, getattr(self, "feature_names_in_", None)
+        )
+        self._string_categories_ = categories
         likelihood = self._new_likelihood(X, plan)
         X = self._checked_values(X, likelihood)
         self._check_missing_supported(likelihood, missing)
@@ -573,6 +587,8 @@ class BaseVAE(
         return likelihood.parameters_from_data(values, owner)
 
     def _validated(self, X, reset):
+        if not reset:
+            self._check_categories(X)
         check_input_kind(X, type(self).__name__)
         return validate_data(
             self,
@@ -581,6 +597,13 @@ class BaseVAE(
             dtype=FLOAT_DTYPES,
             ensure_all_finite="allow-nan",
             reset=reset,
+        )
+
+    def _check_categories(self, X):
+        """Refuse category columns of strings other than those of the fit
+        (whose codes the model reads)."""
+        check_same_categories(
+            X, getattr(self, "_string_categories_", ()), type(self).__name__
         )
 
     def _chunked(self, X, kind, reset):
@@ -1888,6 +1911,26 @@ def _check_finite_start(module, statistics, name):
         "columns to values near 1 (for example divide each by its typical "
         "size) before fitting."
     )
+
+
+def _check_categories_modelled(plan, categories, feature_names):
+    """Refuse a plan that gives a category column of strings (read by its
+    codes) a likelihood other than ``'categorical'``: its codes are labels,
+    not measurements."""
+    string_columns = {j for j, _ in categories}
+    for name, columns, _ in plan:
+        given = sorted(string_columns.intersection(columns))
+        if name == "categorical" or not given:
+            continue
+        j = given[0]
+        column = feature_names[j] if feature_names is not None else j
+        raise ValueError(
+            f"Column {column!r} is a category column of strings, which skvae "
+            f"reads by its codes, but the likelihood plan gives it {name!r}, "
+            "which would model the codes as measurements. Use "
+            "likelihood='auto', which models it as 'categorical', or give it "
+            f"('categorical', [{column!r}])."
+        )
 
 
 def _check_no_empty_column(missing, n_train, n_samples):

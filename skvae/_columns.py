@@ -62,8 +62,9 @@ def column_kinds(X):
     Gaussian throughout.
 
     Read before X is validated, since validation turns it into numbers.
-    bool columns are Bernoulli; category columns and object columns
-    categorical (integer codes); integer columns Poisson where none is
+    bool columns are Bernoulli; category columns (of the integers 0 to C-1,
+    or of strings, read by their codes) and object columns categorical
+    (integer codes); integer columns Poisson where none is
     negative, and Gaussian otherwise, as float columns are.
     """
     if not hasattr(X, "dtypes") or not hasattr(X, "iloc"):
@@ -90,10 +91,15 @@ def column_kinds(X):
 def _category_levels(name, dtype):
     categories = dtype.categories
     n_levels = len(categories)
+    strings = any(isinstance(c, str | bytes) for c in categories)
     if n_levels and (
-        dtype.categories.dtype.kind in "iu"
-        and sorted(categories) == list(range(n_levels))
+        strings
+        or (
+            dtype.categories.dtype.kind in "iu"
+            and sorted(categories) == list(range(n_levels))
+        )
     ):
+        # Strings are read by their codes, 0 to C-1 (with_numeric_categories).
         return {"n_levels": n_levels}
     shown = list(categories[:5]) + (["..."] if n_levels > 5 else [])
     raise ValueError(

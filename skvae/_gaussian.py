@@ -57,8 +57,9 @@ class GaussianVAE(BaseBetaVAE):
         :class:`~sklearn.preprocessing.MinMaxScaler`). ``'poisson'``: counts
         (non-negative integers); the decoder gives log-rates.
         ``'categorical'``: one categorical variable, as its one-hot columns or
-        as one column of integer codes 0 to C-1; the decoder gives a logit per
-        level. ``'lognormal'``: positive values, log X Gaussian with a learned
+        as one column of integer codes 0 to C-1 (a pandas category column of
+        strings is read by its codes); the decoder gives a logit per level.
+        ``'lognormal'``: positive values, log X Gaussian with a learned
         variance; ``'lognormal_full'``: with one covariance of log X. A list
         of ``(likelihood, columns)`` pairs gives each group of columns its own
         likelihood, as

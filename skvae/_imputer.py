@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from ._base import _MAX_SEED, FLOAT_DTYPES, BaseVAE, _restore_on_error
 from ._core.missing import MISSINGNESS
 from ._gaussian import GaussianVAE
-from ._input import with_numeric_categories
+from ._input import string_category_columns, with_numeric_categories
 from ._sklearn_compat import (
     HasMethods,
     IntInterval,
@@ -314,6 +314,17 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         return model
 
     def _validate(self, X, reset):
+        strings = string_category_columns(X)
+        if strings:
+            j = strings[0][0]
+            name = X.columns[j]
+            raise ValueError(
+                f"Column {name!r} is a category column of strings, which "
+                "VAEImputer does not impute: it hands its model the columns as "
+                "numbers, and would model the category codes as measurements. "
+                "Encode the column first (for example with "
+                "sklearn.preprocessing.OneHotEncoder)."
+            )
         return validate_data(
             self,
             with_numeric_categories(X),

@@ -13,30 +13,89 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def _string_categories(dtype):
+    """Whether a pandas dtype is a category dtype whose categories are
+    strings (or bytes)."""
+    categories = getattr(dtype, "categories", None)
+    return categories is not None and any(
+        isinstance(c, str | bytes) for c in categories
+    )
+
+
+def string_category_columns(X):
+    """``((index, categories), ...)``: X's category columns whose categories
+    are strings, by position, each with its categories (a tuple, in the
+    dtype's order); ``()`` for anything but such a DataFrame."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or isinstance(dtypes, np.dtype):
+        return ()
+    return tuple(
+        (j, tuple(dtype.categories))
+        for j, dtype in enumerate(dtypes)
+        if _string_categories(dtype)
+    )
+
+
+def check_same_categories(X, fitted, estimator_name):
+    """Refuse a category column of strings in X unless it was one at fit
+    (``fitted``, from :func:`string_category_columns`) with the same
+    categories in the same order: its codes, which the model reads, would
+    mean other levels. A column given as numbers is read as the codes
+    themselves (the likelihood then checks them against the levels)."""
+    given = dict(string_category_columns(X))
+    expected = dict(fitted)
+    names = list(getattr(X, "columns", []))
+    for j in sorted(given):
+        if given[j] == expected.get(j):
+            continue
+        name = names[j] if j < len(names) else j
+        if j not in expected:
+            seen = "numbers at fit"
+        else:
+            seen = f"a category column with categories {_shown(expected[j])} at fit"
+        now = f"categories {_shown(given[j])} now"
+        raise ValueError(
+            f"Column {name!r} was {seen}, and has {now}. {estimator_name} "
+            "reads such a column by its category codes, which would then mean "
+            "other levels. Give it the categories of the fit, in their order: "
+            f"X[{name!r}] = pd.Categorical(X[{name!r}], categories=...)."
+        )
+
+
+def _shown(categories):
+    return list(categories[:10]) + (["..."] if len(categories) > 10 else [])
+
+
 def with_numeric_categories(X):
     """X, with each pandas category column whose categories are numbers of a
     nullable dtype (``Int64``, ``Float64``) as float64, NaN where a value is
-    missing. numpy reads such a column as objects with ``pd.NA`` in them,
-    which scikit-learn's validation cannot turn into numbers (pandas raised
-    its own TypeError); a column of other categories is left as it is.
-    Anything but a DataFrame is returned as it is."""
+    missing, and each one whose categories are strings as its category codes
+    (0 to C-1, in the dtype's order), float64, NaN where missing. numpy reads
+    such columns as objects (with ``pd.NA`` in them, or strings), which
+    scikit-learn's validation cannot turn into numbers; a column of other
+    categories is left as it is. Anything but a DataFrame is returned as it
+    is."""
     dtypes = getattr(X, "dtypes", None)
     if dtypes is None or isinstance(dtypes, np.dtype):
         return X
     import pandas as pd
 
-    columns = [
+    nullable = [
         name
         for name, dtype in dtypes.items()
         if isinstance(dtype, pd.CategoricalDtype)
         and pd.api.types.is_extension_array_dtype(dtype.categories.dtype)
         and pd.api.types.is_numeric_dtype(dtype.categories.dtype)
     ]
-    if not columns:
+    strings = [name for name, dtype in dtypes.items() if _string_categories(dtype)]
+    if not nullable and not strings:
         return X
     X = X.copy(deep=False)
-    for name in columns:
+    for name in nullable:
         X[name] = X[name].astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
+    for name in strings:
+        codes = X[name].cat.codes.to_numpy().astype(np.float64)
+        X[name] = np.where(codes < 0, np.nan, codes)
     return X
 
 
@@ -78,8 +137,8 @@ def _check_column(column, dtype, what, estimator_name):
     categories = getattr(dtype, "categories", None)
     if categories is not None:  # a categorical column
         dtype = categories.dtype
-        if any(isinstance(c, str | bytes) for c in categories):
-            raise _category_strings_error(what, column.name, categories, estimator_name)
+        if _string_categories(column.dtype):
+            return  # read by their codes (with_numeric_categories)
     if getattr(dtype, "kind", "O") in "OSUa" and not isinstance(dtype, np.dtype):
         raise _strings_error(what, estimator_name)  # pandas' string dtypes
     _check_dtype(
@@ -120,18 +179,6 @@ def _strings_error(what, estimator_name):
         "models numbers. Convert numeric strings with astype(float) yourself, "
         "and encode categories (for example with "
         "sklearn.preprocessing.OneHotEncoder)."
-    )
-
-
-def _category_strings_error(what, name, categories, estimator_name):
-    shown = list(categories[:5]) + (["..."] if len(categories) > 5 else [])
-    return ValueError(
-        f"{what} holds strings, the categories {shown}, which {estimator_name} "
-        "does not parse: it models numbers. Rename the categories to their "
-        f"codes, X[{name!r}] = X[{name!r}].cat.rename_categories("
-        f"range({len(categories)})), which keeps their order (and "
-        "likelihood='auto' then models the column as categorical), or encode "
-        "the column (for example with sklearn.preprocessing.OneHotEncoder)."
     )
 
 

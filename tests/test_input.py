@@ -228,8 +228,9 @@ SILENTLY_COERCED = {
     "timedelta": (lambda X: (X * 1e6).astype("timedelta64[ms]"), "time spans"),
     "numeric strings": (lambda X: X.astype(str), "strings"),
     "numeric strings as objects": (lambda X: X.astype(str).astype(object), "strings"),
-    "string categoricals": (
-        lambda X: pd.DataFrame(X).assign(c=pd.Categorical(["1"] * len(X))),
+    # (A category column of strings is data: its codes are read.)
+    "string column": (
+        lambda X: pd.DataFrame(X).assign(c=np.array(["1"] * len(X), dtype=object)),
         "column 'c' holds strings",
     ),
     "datetime column": (
