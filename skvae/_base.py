@@ -392,6 +392,13 @@ class BaseVAE(
         self._check_training_rows(data.n_train, X.shape[0])
         if isinstance(data, InMemoryData):
             missing = missing_counts(data.X, _block_rows(data.X))
+        if resume and not continuing and isinstance(data, InMemoryData):
+            # A fit that continues has no start, whose statistics check the
+            # data (_initialize): one pass over its rows checks them here.
+            plan = _statistics_plan(
+                data.n_train, self.n_features_in_, False, missing=bool(missing.any())
+            )
+            _check_float32_range(data.statistics(plan), type(self).__name__)
         # A stream counts its training rows' missing values in its first pass
         # (in _initialize); until then, those of all its rows stand in.
         settings = self._training_settings(

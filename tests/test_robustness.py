@@ -201,3 +201,23 @@ def test_a_start_beyond_float32_is_refused(X):
     # Rescaled, the same data fit.
     model = GaussianVAE(2, **{**FAST, "likelihood": "lognormal"}).fit(X + 0.1)
     assert np.isfinite(model.score_samples(X + 0.1)).all()
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS[:1] + ESTIMATORS[-1:], ids=repr)
+def test_a_fit_that_continues_checks_its_data_too(estimator, X):
+    from tests.test_input import _fitted_state
+
+    # AutoencoderGMM trained on the constant that float32 made of such a
+    # column without a word, and scored -1e17 nats per row after.
+    model = clone(estimator).set_params(likelihood="gaussian").fit(X - 0.5)
+    before = _fitted_state(model)
+    for bad, message in [
+        (X + 1e9, "vary by less than a millionth"),
+        ((X - 0.5) * 1e40, "whose largest value is 3.4e"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.partial_fit(bad)
+        assert _fitted_state(model) == before
+    model.set_params(warm_start=True)
+    with pytest.raises(ValueError, match="vary by less than a millionth"):
+        model.fit(X + 1e9)
